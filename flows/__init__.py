@@ -1,0 +1,1 @@
+"""Prefect flows and tasks: file and database I/O around the pure functions in `nlp`."""

@@ -1,0 +1,272 @@
+"""engage: turn engagement survey exports into "When we asked people … they said" summaries.
+
+Everything runs on this machine. Exports are read from the working area's data/raw/, personal
+details are redacted before anything is stored, and summaries are written to reports/<taxonomy>/.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from flows.settings import DEFAULT_TAXONOMY, configure_environment, workspace
+
+EPILOG = """\
+typical use:
+  engage run                                   nightly job: ingest new exports, retrain if labels
+                                               changed, classify, find themes, write reports
+  engage ingest survey.xlsx --source staff     add one export now (copied into data/raw/)
+  engage train --labels coded_answers.csv      add labelled answers (text, labels) and retrain
+  engage report --format md,json               rewrite the reports from the last run
+  engage quotes --category AIM2 --source public -n 5
+  engage export responses --out answers.csv    one row per answer with labels and scores
+  engage serve                                 local Prefect server + nightly schedule (02:00)
+
+working area: --home DIR, else $ENGAGE_HOME, else this repository. It holds
+  data/raw/         exports as dropped (may contain personal data: restrict access)
+  data/raw/labels/<taxonomy id>/   labelled answers used for training
+  data/processed/   the database (engage.duckdb) and models (redacted text only)
+  reports/<taxonomy id>/they-said.md, they-said.json
+  config/sources.yaml   which group (public/staff/healthwatch/partner) each export speaks for
+"""
+
+SOURCES = ("public", "staff", "healthwatch", "partner")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+class UserError(Exception):
+    """Something the user can fix; printed without a traceback."""
+
+
+def safe_cell(value: object) -> object:
+    """Neutralise spreadsheet formula injection while keeping the text readable."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+def _common(p: argparse.ArgumentParser, taxonomy: bool = True) -> None:
+    p.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR",
+                   help="working area (default: $ENGAGE_HOME or this repository)")
+    if taxonomy:
+        p.add_argument("--taxonomy", default=argparse.SUPPRESS, metavar="FILE-or-ID",
+                       help=f"taxonomy YAML file or id in config/taxonomies/ (default: {DEFAULT_TAXONOMY})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="engage", description=__doc__, epilog=EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--home", default=None, metavar="DIR", help="working area (default: $ENGAGE_HOME or this repository)")
+    ap.add_argument("--taxonomy", default=None, metavar="FILE-or-ID",
+                    help=f"taxonomy YAML file or id (default: {DEFAULT_TAXONOMY})")
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("ingest", help="add survey exports (CSV/XLSX) to the working area and read them",
+                       description="Copy exports into data/raw/, redact personal details and store one row per "
+                                   "answer. A file that cannot be read is quarantined in data/raw/quarantine/ with "
+                                   "a .reason.txt saying what to do; the other files still go in.")
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="export files")
+    p.add_argument("--source", choices=SOURCES,
+                   help="who answered, when the export has no source column (remembered in config/sources.yaml)")
+    _common(p, taxonomy=False)
+
+    p = sub.add_parser("train", help="add labelled answers and (re)train the classifier",
+                       description="Train the taxonomy's classifier from every labelled CSV in "
+                                   "data/raw/labels/<taxonomy id>/. --labels adds a CSV with a `text` column and "
+                                   "a `labels` column (codes separated by ';', e.g. AIM2;END) first.")
+    p.add_argument("--labels", type=Path, action="append", metavar="FILE", help="labelled CSV to add (repeatable)")
+    p.add_argument("--force", action="store_true", help="retrain even if nothing changed")
+    _common(p)
+
+    p = sub.add_parser("run", help="the nightly job: ingest, train if needed, classify, themes, reports",
+                       description="Ingest every new export in data/raw/, retrain when the labelled data changed, "
+                                   "classify all answers, find themes in each category and write "
+                                   "reports/<taxonomy id>/they-said.md and .json.")
+    p.add_argument("--seed", type=int, default=0, help="random seed for the topic models (default 0)")
+    _common(p)
+
+    p = sub.add_parser("export", help="export tables (responses) as CSV",
+                       description="Write one row per counted answer: source_file, respondent_id, question, source, "
+                                   "text (redacted), labels, score_<CODE> per category and theme. Cells that a "
+                                   "spreadsheet would run as a formula are prefixed with an apostrophe.")
+    p.add_argument("what", choices=["responses"], help="what to export")
+    p.add_argument("--out", type=Path, required=True, metavar="FILE.csv", help="where to write the CSV")
+    _common(p)
+
+    p = sub.add_parser("report", help="rewrite the they-said reports from the last run",
+                       description="Rebuild reports/<taxonomy id>/they-said.* from the database, without "
+                                   "re-running any model.")
+    p.add_argument("--format", default="md,json", help="comma-separated formats: md, json (default: md,json)")
+    _common(p)
+
+    p = sub.add_parser("quotes", help="representative quotes for a category, for pasting into a document",
+                       description="Print redacted quotes for one category, most typical of each theme first, "
+                                   "one per person.")
+    p.add_argument("--category", required=True, metavar="CODE", help="category code, e.g. AIM2")
+    p.add_argument("--source", choices=SOURCES, help="only quotes from this group")
+    p.add_argument("-n", type=int, default=10, help="how many quotes (default 10)")
+    p.add_argument("--format", choices=["table", "md", "csv"], default="table", help="output format")
+    _common(p)
+
+    p = sub.add_parser("serve", help="run the nightly job on a schedule with a local Prefect server",
+                       description="Start a local Prefect server (127.0.0.1 only, state in the working area) "
+                                   "unless PREFECT_API_URL points at one, and serve the nightly flow on a cron "
+                                   "schedule. Stop with Ctrl-C.")
+    p.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: '0 2 * * *', 02:00 daily)")
+    p.add_argument("--port", type=int, default=4200, help="local server port (default 4200)")
+    _common(p)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    ws = workspace(args.home).ensure()
+    configure_environment(ws)
+    try:
+        return COMMANDS[args.command](args, ws)
+    except UserError as e:
+        print(f"engage: {e}", file=sys.stderr)
+        return 1
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"engage: {msg}", file=sys.stderr)
+        return 1
+
+
+def cmd_ingest(args, ws) -> int:
+    from flows.ingest import ingest_flow
+
+    missing = [str(p) for p in args.paths if not p.is_file()]
+    if missing:
+        raise UserError(f"no such file: {', '.join(missing)}")
+    result = ingest_flow(str(ws.home), [str(p.resolve()) for p in args.paths], args.source)
+    return _print_ingest(result, ws)
+
+
+def _print_ingest(result: dict, ws) -> int:
+    bad = 0
+    for r in result["files"]:
+        if r["status"] == "quarantined":
+            bad += 1
+            print(f"QUARANTINED {r['file']}: {r['reason']}\n  (original kept in {ws.quarantine}; "
+                  "see the .reason.txt beside it)", file=sys.stderr)
+        else:
+            print(f"{r['status']:>10}  {r['file']}  ({r.get('answers', 0)} answers)")
+    if result.get("duplicates"):
+        print(f"{result['duplicates']} answers appear in more than one export and are counted once")
+    return 1 if bad else 0
+
+
+def cmd_train(args, ws) -> int:
+    from flows.train import train_flow
+
+    for p in args.labels or []:
+        if not p.is_file():
+            raise UserError(f"no such labels file: {p}")
+    r = train_flow(str(ws.home), args.taxonomy, [str(p) for p in args.labels or []], args.force)
+    state = "trained" if r["trained"] else "already up to date"
+    print(f"classifier for {r['taxonomy_id']} {state}: {r['n_train']} labelled answers, "
+          f"out-of-fold micro F1 {r['oof_micro_f1']:.3f}, macro F1 {r['oof_macro_f1']:.3f}")
+    return 0
+
+
+def cmd_run(args, ws) -> int:
+    from flows.nightly import nightly_flow
+
+    result = nightly_flow(str(ws.home), args.taxonomy, args.seed)
+    status = _print_ingest(result["ingest"], ws)
+    for path in result["reports"]:
+        print(f"report: {path}")
+    return status
+
+
+def cmd_report(args, ws) -> int:
+    from flows.report import report_flow
+
+    for path in report_flow(str(ws.home), args.taxonomy, [f.strip() for f in args.format.split(",") if f.strip()]):
+        print(f"report: {path}")
+    return 0
+
+
+def cmd_export(args, ws) -> int:
+    from flows.queries import responses_table
+    from flows.files import atomic_write_text
+    import io
+
+    df = responses_table(ws, args.taxonomy)
+    buf = io.StringIO()
+    df.map(safe_cell).to_csv(buf, index=False, quoting=csv.QUOTE_MINIMAL)
+    atomic_write_text(args.out, buf.getvalue())
+    print(f"wrote {len(df)} answers to {args.out}")
+    return 0
+
+
+def cmd_quotes(args, ws) -> int:
+    from flows.queries import quotes_table
+
+    df = quotes_table(ws, args.taxonomy, args.category, args.source, args.n)
+    if df.empty:
+        print(f"no quotes for {args.category}" + (f" from {args.source}" if args.source else ""))
+        return 0
+    if args.format == "csv":
+        df.map(safe_cell).to_csv(sys.stdout, index=False)
+    elif args.format == "md":
+        for r in df.itertuples():
+            print(f"> “{r.quote}”\n> — {r.source}, {r.source_file}, respondent {r.respondent_id} ({r.statement})\n")
+    else:
+        for r in df.itertuples():
+            print(f"“{r.quote}”\n    — {r.source}, {r.source_file}, respondent {r.respondent_id}; theme: {r.statement}\n")
+    return 0
+
+
+def _wait_healthy(url: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(1)
+    return False
+
+
+def cmd_serve(args, ws) -> int:
+    server = None
+    if not os.environ.get("PREFECT_API_URL"):
+        url = f"http://127.0.0.1:{args.port}/api"
+        log = open(ws.prefect_home / "server.log", "ab")
+        server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                                   "--port", str(args.port)], stdout=log, stderr=subprocess.STDOUT,
+                                  env={**os.environ, "PREFECT_UI_ENABLED": "true"})
+        if not _wait_healthy(url, 120):
+            server.terminate()
+            raise UserError(f"the local Prefect server did not start; see {ws.prefect_home / 'server.log'}")
+        os.environ["PREFECT_API_URL"] = url
+        print(f"local Prefect server: {url[:-4]} (state in {ws.prefect_home})")
+    from flows.nightly import nightly_flow
+
+    print(f"serving the nightly flow on cron '{args.cron}'; Ctrl-C to stop")
+    try:
+        nightly_flow.serve(name="nightly", cron=args.cron,
+                           parameters={"home": str(ws.home), "taxonomy": args.taxonomy})
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "train": cmd_train, "run": cmd_run, "report": cmd_report,
+            "export": cmd_export, "quotes": cmd_quotes, "serve": cmd_serve}
+
+if __name__ == "__main__":
+    raise SystemExit(main())

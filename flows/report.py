@@ -1,0 +1,116 @@
+"""Report flow: the stored themes → reports/<taxonomy id>/they-said.json and they-said.md.
+
+Reports are rebuilt from the database alone (no model work), and written atomically.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+
+from flows.files import atomic_write_text
+from flows.settings import resolve_taxonomy, workspace
+from flows.store import connect
+
+FORMATS = ("md", "json")
+SOURCE_NAMES = {"public": "public", "staff": "staff", "healthwatch": "Healthwatch", "partner": "partner"}
+
+
+def build_report(home: str, taxonomy: str | None) -> dict:
+    """The they-said document as a dict (the JSON schema other tools rely on)."""
+    ws = workspace(home)
+    tax = resolve_taxonomy(taxonomy, ws.home)
+    with connect(ws.db_path, read_only=True) as con:
+        themes = con.execute("SELECT code, detail FROM themes WHERE taxonomy_id = ? ORDER BY code, rank",
+                             [tax.id]).fetchall()
+        counts = dict(con.execute(
+            "SELECT p.code, count(*) FROM predictions p JOIN answers a USING (answer_id) "
+            "WHERE p.taxonomy_id = ? AND p.assigned AND NOT a.is_empty GROUP BY p.code", [tax.id]).fetchall())
+        people = dict(con.execute(
+            "SELECT p.code, count(DISTINCT a.source_file || chr(31) || a.respondent_id) FROM predictions p "
+            "JOIN answers a USING (answer_id) WHERE p.taxonomy_id = ? AND p.assigned AND NOT a.is_empty "
+            "GROUP BY p.code", [tax.id]).fetchall())
+        totals = con.execute(
+            "SELECT count(*), count(DISTINCT source_file || chr(31) || respondent_id), "
+            "count(*) FILTER (WHERE is_empty) FROM answers WHERE duplicate_of IS NULL").fetchone()
+        by_source = dict(con.execute("SELECT source, count(*) FROM answers WHERE duplicate_of IS NULL "
+                                     "GROUP BY source ORDER BY source").fetchall())
+        files = [dict(zip(("source_file", "status", "answers", "reason"), r)) for r in con.execute(
+            "SELECT source_file, status, n_answers, reason FROM files ORDER BY source_file").fetchall()]
+        model = con.execute("SELECT any_value(model_version) FROM predictions WHERE taxonomy_id = ?",
+                            [tax.id]).fetchone()[0]
+    by_code: dict[str, list[dict]] = {}
+    for code, detail in themes:
+        by_code.setdefault(code, []).append(json.loads(detail))
+    categories = []
+    for c in tax.categories:
+        if c.is_other:
+            continue
+        statements = [{"id": d["theme_id"], "text": d["text"], "n": d["n"], "by_source": d["by_source"],
+                       "keywords": d["keywords"], "quotes": d["quotes"], "answers": d["answers"]}
+                      for d in by_code.get(c.code, [])]
+        categories.append({"code": c.code, "title": c.title, "kind": c.kind,
+                           "n_responses": int(counts.get(c.code, 0)), "n_people": int(people.get(c.code, 0)),
+                           "statements": statements})
+    return {
+        "taxonomy": {"id": tax.id, "title": tax.title}, "heading": tax.summary_heading,
+        "model_version": model,
+        "totals": {"answers": totals[0], "people": totals[1], "empty_answers": totals[2],
+                   "by_source": by_source, "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0},
+        "files": files, "categories": categories,
+    }
+
+
+def _sources(by_source: dict) -> str:
+    return ", ".join(f"{n} {SOURCE_NAMES.get(s, s)}" for s, n in sorted(by_source.items(), key=lambda x: -x[1]))
+
+
+def render_markdown(doc: dict) -> str:
+    t = doc["totals"]
+    lines = [f"# {doc['taxonomy']['title']}: what people said", "",
+             f"{t['answers']} answers from {t['people']} people ({_sources(t['by_source'])}). "
+             "Counts are people, not answers; quotes are redacted of personal details.", ""]
+    for c in doc["categories"]:
+        lines += [f"## {c['code']}: {c['title']}", "",
+                  f"{c['n_responses']} answers from {c['n_people']} people speak to this.", ""]
+        if not c["statements"]:
+            lines += ["Nobody raised this in the answers analysed.", ""]
+            continue
+        lines += [f"**{doc['heading']}**", ""]
+        lines += [f"- {s['text']}" for s in c["statements"]]
+        lines.append("")
+        for s in c["statements"]:
+            lines += [f"### {s['text']}", "", f"Raised by {s['n']} people ({_sources(s['by_source'])}).", ""]
+            for q in s["quotes"]:
+                lines += [f"> “{q['text']}”", f"> — {SOURCE_NAMES.get(q['source'], q['source'])}, "
+                          f"{q['source_file']}, respondent {q['respondent_id']}", ""]
+    bad = [f for f in doc["files"] if f["status"] != "ingested"]
+    if bad:
+        lines += ["## Files not included", ""] + [f"- {f['source_file']}: {f['reason']}" for f in bad] + [""]
+    return "\n".join(lines)
+
+
+@task(cache_policy=NONE)
+def write_reports(home: str, taxonomy: str | None, formats: tuple[str, ...] = FORMATS) -> list[str]:
+    ws = workspace(home)
+    doc = build_report(home, taxonomy)
+    out_dir = ws.reports / doc["taxonomy"]["id"]
+    written: list[Path] = []
+    if "json" in formats:
+        atomic_write_text(out_dir / "they-said.json", json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        written.append(out_dir / "they-said.json")
+    if "md" in formats:
+        atomic_write_text(out_dir / "they-said.md", render_markdown(doc))
+        written.append(out_dir / "they-said.md")
+    return [str(p) for p in written]
+
+
+@flow(name="engage-report")
+def report_flow(home: str, taxonomy: str | None = None, formats: list[str] | None = None) -> list[str]:
+    fmts = tuple(formats or FORMATS)
+    unknown = set(fmts) - set(FORMATS)
+    if unknown:
+        raise ValueError(f"unknown report format(s) {', '.join(sorted(unknown))}: choose from {', '.join(FORMATS)}")
+    return write_reports(home, taxonomy, fmts)

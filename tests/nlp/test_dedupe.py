@@ -1,0 +1,32 @@
+import pandas as pd
+
+from nlp.dedupe import cross_file_duplicates, dedup_key
+
+
+def frame(rows):
+    return pd.DataFrame(rows, columns=["answer_id", "file_rank", "file_hash", "dedup_key", "row_order"])
+
+
+def test_key_ignores_case_and_spacing_but_not_source_or_question():
+    assert dedup_key("public", "q", "More  GPs ") == dedup_key("public", "q", "more gps")
+    assert dedup_key("public", "q", "More GPs") != dedup_key("staff", "q", "More GPs")
+    assert dedup_key("public", "q1", "More GPs") != dedup_key("public", "q2", "More GPs")
+
+
+def test_copy_in_a_second_file_counts_once_and_the_preferred_file_wins():
+    df = frame([("w1", 0, "wide", "k1", 0), ("l1", 1, "long", "k1", 0), ("l2", 1, "long", "k2", 1)])
+    dup = cross_file_duplicates(df)
+    assert dup.tolist() == [None, "w1", None]
+
+
+def test_same_words_from_different_people_are_a_multiset():
+    # Two people wrote "no comment" in the export; the copy has both, plus a third person only there.
+    df = frame([("w1", 0, "wide", "nc", 0), ("w2", 0, "wide", "nc", 5),
+                ("l1", 1, "long", "nc", 0), ("l2", 1, "long", "nc", 1), ("l3", 1, "long", "nc", 2)])
+    dup = cross_file_duplicates(df)
+    assert dup.tolist() == [None, None, "w1", "w2", None]
+
+
+def test_same_words_within_one_file_are_kept():
+    df = frame([("a", 0, "f", "k", 0), ("b", 0, "f", "k", 1)])
+    assert cross_file_duplicates(df).isna().all()

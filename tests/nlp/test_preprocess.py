@@ -1,0 +1,30 @@
+import pytest
+
+from nlp.preprocess import is_empty_answer, preprocess
+
+
+@pytest.mark.parametrize("text", ["n/a", "N/A", "No comment.", "no comments", "?", "idk", "as above", "Nothing",
+                                  "  none  ", "N/a thanks"])
+def test_non_answers_are_detected(text):
+    assert is_empty_answer(text)
+
+
+@pytest.mark.parametrize("text", ["No comment on GPs, but A&E is awful", "More GPs", "nothing works at the surgery"])
+def test_real_answers_are_not_empty(text):
+    assert not is_empty_answer(text)
+
+
+def test_segments_are_sentences_with_offsets_and_lemmas():
+    text = "The GP never answers the phone. Waiting lists are getting longer! Ok."
+    (p,) = list(preprocess([text]))
+    assert [s.text for s in p.segments] == ["The GP never answers the phone.", "Waiting lists are getting longer! Ok."]
+    for s in p.segments:
+        assert text[s.start:s.end] == s.text
+    assert "list" in p.segments[1].lemmas.split() and "answer" in p.segments[0].lemmas.split()
+    assert not p.is_empty
+
+
+def test_streams_many_answers_in_order():
+    texts = [f"Answer number {i} about the hospital." for i in range(300)]
+    out = list(preprocess(texts, batch_size=64))
+    assert [o.text for o in out] == texts

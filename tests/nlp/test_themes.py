@@ -1,0 +1,84 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from nlp.embed import embed
+from nlp.summarise import (MAX_WORDS, MIN_WORDS, candidate_clauses, clean_clause, select_quotes, summarise_theme,
+                           to_collective_voice, trim_quote, words)
+from nlp.themes import CategoryThemer
+
+PARKING = ["Car parking at the Cumberland Infirmary is a nightmare, I drove round for 40 minutes.",
+           "Parking at the hospital costs a fortune and there are never any spaces.",
+           "Free parking for patients and visitors at the hospitals please.",
+           "I missed my appointment because I could not find a parking space at the hospital."]
+GP = ["I can never get a GP appointment, the phone is engaged at 8am every morning.",
+      "Getting through to my surgery on the phone is impossible.",
+      "We need more GP appointments and less waiting for a call back from the surgery.",
+      "Three weeks to see a doctor at the practice is too long."]
+FOOD = ["The hospital food was cold and inedible on the ward.",
+        "Patients on the ward were left hungry, meals were awful and nobody helped my mum eat."]
+
+
+@pytest.fixture(scope="module")
+def small():
+    texts = PARKING + GP + FOOD
+    return texts, embed(texts)
+
+
+def test_small_category_falls_back_to_clusters_and_separates_topics(small):
+    texts, emb = small
+    t = CategoryThemer().fit(texts, emb)
+    assert t.method_ == "clusters"
+    park = {int(t.labels_[i]) for i in range(4)}
+    gp = {int(t.labels_[i]) for i in range(4, 8)}
+    assert len(park) == 1 and len(gp) == 1 and park != gp
+    assert any("parking" in " ".join(th.keywords) for th in t.themes_)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2])
+def test_tiny_categories_do_not_crash(small, n):
+    texts, emb = small
+    t = CategoryThemer().fit(texts[:n], emb[:n])
+    assert len(t.labels_) == n and len(t.themes_) == (1 if n else 0)
+
+
+def test_bertopic_on_a_real_sized_category(labelled_csv):
+    df = pd.read_csv(labelled_csv, dtype=str, keep_default_na=False)
+    texts = df[df["labels"].str.contains("AIM3")]["text"].tolist()[:150]
+    emb = embed(texts)
+    t = CategoryThemer(random_state=0).fit(texts, emb)
+    assert t.method_ == "bertopic"
+    assert 2 <= len(t.themes_) <= 8
+    assert (t.labels_ >= 0).mean() > 0.7  # most segments land in a theme
+    sizes = [len(th.members) for th in t.themes_]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+def test_statements_are_short_phrases_in_the_collective_voice(small):
+    texts, emb = small
+    seg = pd.DataFrame({"text": PARKING, "source": ["public", "public", "staff", "public"],
+                        "source_file": "a.csv", "respondent_id": ["1", "2", "3", "1"],
+                        "question": "Q"})
+    st = summarise_theme(0, seg, emb[:4], ["parking", "hospital", "spaces"], embed)
+    assert MIN_WORDS <= len(words(st.text)) <= MAX_WORDS
+    assert "parking" in st.text.lower() and "_" not in st.text
+    assert st.n == 3 and st.by_source == {"public": 2, "staff": 1}  # people, not segments
+    assert 2 <= len(st.quotes) <= 3 and len({(q["source_file"], q["respondent_id"]) for q in st.quotes}) == len(st.quotes)
+    assert {"source_file", "respondent_id", "question"} == set(st.answers[0])
+    assert len(st.answers) == 3  # two segments of one answer are one answer
+
+
+def test_clause_cleaning():
+    assert clean_clause("and I think my GP is great!!!") == "Our GP is great"
+    assert to_collective_voice("I want my records") == "we want our records"
+    assert candidate_clauses("Call me on [PHONE] about the car parking at the hospital.") == []
+
+
+def test_quotes_are_trimmed_with_an_ellipsis_and_diverse():
+    long = " ".join(["This sentence has exactly seven words here."] * 10)
+    q = trim_quote(long, max_words=20)
+    assert q.endswith("…") and len(q.split()) <= 21
+    emb = np.array([[1, 0], [1, 0], [0.8, 0.6]], dtype=np.float32)
+    chosen = select_quotes(["one two three", "one two three", "four five six"], emb, np.array([1.0, 0.0]),
+                           ["a", "b", "c"], n=2)
+    assert chosen == [0, 2]  # the exact duplicate is skipped
