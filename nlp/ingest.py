@@ -16,7 +16,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import PureWindowsPath
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
@@ -29,7 +29,8 @@ _NOT_ANSWERED = {"", "n/a", "-"}
 _DELIMITERS = ",;\t|"
 _SNIFF_ROWS = 50
 # SurveyMonkey's second header row: the per-column sub-headings under each question.
-_SUBHEADINGS = {"response", "responses", "open-ended response", "open ended response", "other (please specify)"}
+_SUBHEADINGS = {"response", "responses", "open-ended response", "open ended response",
+                "other (please specify)"}
 # Sub-headings that add nothing to the question, so the column is simply named after the question.
 _PLAIN_SUBHEADINGS = {"", "response", "responses", "open-ended response", "open ended response"}
 _QUESTION_HEADERS = {"question", "question text", "question asked", "question wording"}
@@ -45,10 +46,12 @@ _SOURCE_WORDS = (
                  "organization", "sector", "charity", "vcse", "council"}),
     ("public", {"public", "patient", "patients", "resident", "residents", "carer", "carers", "citizen"}),
 )
-_ID_HEADER = re.compile(r"\b(id|ids|ref|reference|identifier|uid|uuid)\b|^(respondent|response)( no| number)?$")
+_ID_HEADER = re.compile(r"\b(id|ids|ref|reference|identifier|uid|uuid)\b"
+                        r"|^(respondent|response)( no| number)?$")
 # "Q1. ", "Q2a)", "Question 3:", "4) ", "5. ", "2.1 " - but not "5 year plan" or "2019: …".
 _QUESTION_NUMBER = re.compile(r"^\s*(?:(?:question|q)\s*\d+[a-z]?(?:\.\d+)*\s*[.):\-–]?"
-                              r"|\d{1,3}(?:\.\d+)+(?=\s)|\d{1,3}[a-z]?(?:\.\d+)*\s*[.):\-–])\s*", re.IGNORECASE)
+                              r"|\d{1,3}(?:\.\d+)+(?=\s)"
+                              r"|\d{1,3}[a-z]?(?:\.\d+)*\s*[.):\-–])\s*", re.IGNORECASE)
 _NUMBER_OR_DATE = re.compile(r"^[£$€]?[+-]?\d[\d,]*(\.\d+)?%?$|^\d{1,4}[/.-]\d{1,2}[/.-]\d{1,4}\b")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
@@ -119,6 +122,8 @@ def melt_answers(table: pd.DataFrame, info: ExportInfo, source_file: str, source
     """One row per non-empty answer: ANSWER_COLUMNS, then the respondent metadata, then `layout`."""
     _check_source(source)
     name = _basename(source_file)
+    if not info.question_columns:
+        raise _no_free_text(name, table.columns)
     question_text = table.attrs.get("questions", {})
     long_question = _long_question_column(table, info) if info.layout == "long" else None
     rows = table.reset_index(drop=True)
@@ -184,7 +189,8 @@ def _unclash(column: str) -> str:
 def _long_question_column(table: pd.DataFrame, info: ExportInfo) -> str | None:
     """The column naming the question in a long file (it is in none of ExportInfo's lists)."""
     listed = {info.id_column, info.source_column, *info.question_columns, *info.metadata_columns}
-    return next((c for c in table.columns if c not in listed and _header_key(c) in _QUESTION_HEADERS), None)
+    return next((c for c in table.columns
+                 if c not in listed and _header_key(c) in _QUESTION_HEADERS), None)
 
 
 def _basename(filename: str) -> str:
@@ -219,17 +225,21 @@ def _read_xlsx(data: bytes, name: str) -> tuple[pd.DataFrame, ExportInfo]:
         raise IngestError(f"{name} could not be opened as an Excel workbook (it may be damaged or "
                           f"password-protected). {_REDOWNLOAD}") from exc
     best: tuple[int, str, pd.DataFrame, int, dict] | None = None
+    problems = []
     for title, rows in sheets:
         try:
             table, header_rows = _build_table(rows, f"{name} (sheet '{title}')")
-        except IngestError:
+        except IngestError as problem:
+            problems.append(problem)
             continue
         layout = _analyse(table)
         chars = sum(_answered(table[c]).str.len().sum() for c in layout["question_columns"])
         if best is None or chars > best[0]:
             best = (chars, title, table, header_rows, layout)
     if best is None:
-        raise IngestError(f"{name} has no sheet with column headings and responses. {_REDOWNLOAD}")
+        # With one sheet its own problem is the most useful message.
+        raise problems[0] if len(sheets) == 1 else IngestError(
+            f"{name} has no sheet with column headings and responses. {_REDOWNLOAD}")
     chars, title, table, header_rows, layout = best
     if not chars:
         raise _no_free_text(name, table.columns)
@@ -402,8 +412,10 @@ def _unique(names: Iterable[str]) -> list[str]:
 def _analyse(table: pd.DataFrame) -> dict:
     """Layout, ID, source, free-text and metadata columns, worked out from headers and values."""
     columns = list(table.columns)
-    source_column = next((c for c in columns if _header_key(c) in _SOURCE_HEADERS and _mostly_sources(table[c])), None)
-    question_column = next((c for c in columns if _header_key(c) in _QUESTION_HEADERS and c != source_column), None)
+    source_column = next((c for c in columns if _header_key(c) in _SOURCE_HEADERS
+                          and _mostly_sources(table[c])), None)
+    question_column = next((c for c in columns if _header_key(c) in _QUESTION_HEADERS
+                            and c != source_column), None)
     id_column = _id_column(table, question_column, exclude={source_column, question_column})
     free_text = [c for c in columns if c not in {source_column, question_column, id_column}
                  and _is_free_text(table[c])]

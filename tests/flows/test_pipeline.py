@@ -1,0 +1,166 @@
+"""The whole pipeline on a small real export, through Prefect's test harness and the CLI."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO, make_home
+
+SAMPLE = REPO / "data/raw/engagement-2019"
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> Path:
+    """60 public respondents (SmartSurvey shape), 60 staff answers (long shape), one broken file."""
+    d = tmp_path_factory.mktemp("exports")
+    with open(SAMPLE / "smartsurvey_public_export.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    with open(d / "public_survey.csv", "w", encoding="utf-8-sig", newline="") as f:
+        csv.writer(f, quoting=csv.QUOTE_ALL).writerows(rows[:61])
+    lab = pd.read_csv(SAMPLE / "labelled_responses.csv", dtype=str, keep_default_na=False)
+    lab[lab["source"] == "staff"].head(60)[["response_id", "question", "text"]].to_csv(d / "staff_survey.csv", index=False)
+    (d / "broken.xlsx").write_bytes(b"PK\x03\x04 this is not really a workbook")
+    return d
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, exports, prefect_harness) -> Path:
+    from flows.cli import main
+
+    home = make_home(tmp_path_factory.mktemp("work"))
+    assert main(["--home", str(home), "ingest", str(exports / "staff_survey.csv"), "--source", "staff"]) == 0
+    shutil.copy(exports / "public_survey.csv", home / "data/raw/public_survey.csv")
+    shutil.copy(exports / "broken.xlsx", home / "data/raw/broken.xlsx")
+    (home / "config").mkdir(exist_ok=True)
+    with open(home / "config/sources.yaml", "a") as f:
+        f.write("  - pattern: public_survey.csv\n    source: public\n")
+    assert main(["--home", str(home), "run"]) == 1  # the broken file makes the run exit non-zero…
+    return home
+
+
+def report(home: Path) -> dict:
+    return json.loads((home / "reports/north-cumbria-2019-2024/they-said.json").read_text())
+
+
+def db(home: Path):
+    return duckdb.connect(str(home / "data/processed/engage.duckdb"), read_only=True)
+
+
+def test_broken_file_is_quarantined_with_a_reason_and_the_rest_runs(home):
+    q = home / "data/raw/quarantine"
+    assert (q / "broken.xlsx").read_bytes().startswith(b"PK\x03\x04")
+    reason = (q / "broken.xlsx.reason.txt").read_text()
+    assert "broken.xlsx" in reason and "again" in reason
+    assert (home / "data/raw/broken.xlsx").exists()  # raw data is never moved or edited
+    doc = report(home)  # …but the good files were analysed and reported
+    assert sum(c["n_responses"] for c in doc["categories"]) > 50
+
+
+def test_answers_are_stored_once_redacted_with_stable_identity(home):
+    con = db(home)
+    files = dict(con.execute("SELECT source_file, n_answers FROM files WHERE status = 'ingested'").fetchall())
+    assert set(files) == {"staff_survey.csv", "public_survey.csv"} and files["staff_survey.csv"] == 60
+    ids = {r[0] for r in con.execute("SELECT respondent_id FROM answers WHERE source = 'public'").fetchall()}
+    assert "104833363" in ids and not any(i.endswith(".0") for i in ids)
+    texts = " ".join(r[0] for r in con.execute("SELECT text FROM answers").fetchall())
+    assert "07700 900" not in texts and "@example" not in texts
+    sources = dict(con.execute("SELECT source, count(*) FROM answers GROUP BY source").fetchall())
+    assert set(sources) == {"public", "staff"}
+
+
+def test_report_schema_and_traceable_evidence(home):
+    doc = report(home)
+    assert doc["heading"].startswith("When we asked people")
+    codes = [c["code"] for c in doc["categories"]]
+    assert codes == ["AIM1", "AIM2", "AIM3", "ENA", "ENB", "ENC", "END"]
+    con = db(home)
+    known = {tuple(r) for r in con.execute("SELECT source_file, respondent_id, question FROM answers").fetchall()}
+    n_statements = 0
+    for c in doc["categories"]:
+        assert {"code", "title", "n_responses", "statements"} <= set(c)
+        ns = [s["n"] for s in c["statements"]]
+        assert ns == sorted(ns, reverse=True)
+        for s in c["statements"]:
+            n_statements += 1
+            assert 4 <= len(s["text"].split()) <= 15 and "[" not in s["text"]
+            assert sum(s["by_source"].values()) == s["n"] > 0
+            assert 1 <= len(s["quotes"]) <= 3
+            for q in s["quotes"]:
+                assert {"text", "source", "source_file", "respondent_id"} <= set(q)
+            assert s["answers"] and all((a["source_file"], a["respondent_id"], a["question"]) in known
+                                        for a in s["answers"])
+            assert len({(a["source_file"], a["respondent_id"]) for a in s["answers"]}) == s["n"]
+    assert n_statements >= 7
+    md = (home / "reports/north-cumbria-2019-2024/they-said.md").read_text()
+    assert "When we asked people" in md and "## AIM2" in md
+
+
+def test_rerun_is_idempotent(home):
+    from flows.cli import main
+
+    before = report(home)
+    con = db(home)
+    n_before = con.execute("SELECT count(*) FROM answers").fetchone()[0]
+    con.close()
+    assert main(["--home", str(home), "run"]) == 1  # still reports the quarantined file
+    con = db(home)
+    assert con.execute("SELECT count(*) FROM answers").fetchone()[0] == n_before
+    assert report(home) == before
+    assert not list((home / "reports").rglob("*.tmp"))
+
+
+def test_export_responses_csv(home, tmp_path):
+    from flows.cli import main
+
+    out = tmp_path / "answers.csv"
+    assert main(["--home", str(home), "export", "responses", "--out", str(out)]) == 0
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert list(df.columns[:6]) == ["source_file", "respondent_id", "question", "source", "text", "labels"]
+    assert {"score_AIM1", "score_OTHER", "theme"} <= set(df.columns)
+    assert len(df) == db(home).execute("SELECT count(*) FROM answers WHERE duplicate_of IS NULL").fetchone()[0]
+    assert (df["labels"] != "").all()
+    assert not df["text"].str.match(r"^[=+@]").any()
+
+
+def test_quotes_and_report_commands(home, capsys):
+    from flows.cli import main
+
+    assert main(["--home", str(home), "quotes", "--category", "ENA", "--source", "staff", "-n", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("— staff") == 3
+    assert main(["--home", str(home), "quotes", "--category", "NOPE"]) == 1
+    assert "not a category" in capsys.readouterr().err
+    assert main(["--home", str(home), "report", "--format", "md"]) == 0
+    assert "they-said.md" in capsys.readouterr().out
+
+
+def test_same_answers_in_two_exports_count_once(tmp_path, exports, prefect_harness):
+    """The SmartSurvey export and the labelled copy of the same public answers: each counted once."""
+    from flows.ingest import ingest_flow
+
+    home = make_home(tmp_path, with_labels=False)
+    lab = pd.read_csv(SAMPLE / "labelled_responses.csv", dtype=str, keep_default_na=False)
+    pub = lab[lab["source"] == "public"].head(40)  # the first 40 public answers (from the first respondents)
+    pub.to_csv(tmp_path / "labelled_copy.csv", index=False)
+    result = ingest_flow(str(home), [str(tmp_path / "labelled_copy.csv"), str(exports / "public_survey.csv")], "public")
+    con = db(home)
+    counted = con.execute("SELECT source_file, count(*) FROM answers WHERE duplicate_of IS NULL GROUP BY 1").fetchall()
+    total_public = con.execute("SELECT count(*) FROM answers WHERE source_file = 'public_survey.csv'").fetchone()[0]
+    assert result["duplicates"] == 40
+    assert dict(counted) == {"public_survey.csv": total_public}
+
+
+def test_cli_help_reads_like_a_manual(capsys):
+    from flows.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for word in ("ingest", "train", "run", "export", "report", "quotes", "serve", "working area", "data/raw"):
+        assert word in out
