@@ -56,7 +56,10 @@ def load_manifest(ws: Workspace) -> list[dict]:
     path = manifest_path(ws)
     if not path.exists():
         return []
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path} is not valid YAML ({e}); fix the indentation or delete the broken entry") from e
     entries = data.get("files") or []
     for e in entries:
         if not isinstance(e, dict) or "pattern" not in e or e.get("source") not in SOURCES:

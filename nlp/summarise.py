@@ -28,6 +28,18 @@ _VOICE = [  # first person singular to the strategy's plural voice
     (r"\bmy\b", "our"), (r"\bMy\b", "Our"), (r"\bme\b", "us"), (r"\bmyself\b", "ourselves"), (r"\bmine\b", "ours"),
 ]
 _WORD = re.compile(r"[A-Za-z0-9£&'’]+")
+# A strategy's "they said" box holds asks and priorities, not anecdotes: clauses that read as a
+# suggestion are preferred, clauses that narrate one person's episode are held back.
+_SUGGESTION = re.compile(
+    r"^(?:more|better|less|fewer|faster|quicker|keep|stop|start|invest|make|give|bring|sort|get|use|"
+    r"listen|train|pay|recruit|support|fund|provide|improve|increase|reduce|cut|end|let|put|treat|"
+    r"help|join|share|open|build|work|plan|focus|involve|ask|tell|value|look|offer|ensure|create|"
+    r"free|proper|local|easier|shorter|joined|care|access|somewhere|someone|services)\b"
+    r"|\b(?:need(?:s)? to|should|must|want(?:s)? to|have to|has to|ought to)\b", re.IGNORECASE)
+_NARRATIVE = re.compile(
+    r"\b(?:was|were|had|got|told|said|asked|waited|went|took|came|did|rang|phoned|saw|died|"
+    r"yesterday|last (?:week|month|year)|ago|husband|wife|mum|dad|son|daughter|mother|father)\b",
+    re.IGNORECASE)
 MIN_WORDS, MAX_WORDS = 4, 15
 QUOTE_MAX_WORDS = 45
 
@@ -81,7 +93,9 @@ def make_statement(segments: Sequence[str], seg_emb: np.ndarray, centroid: np.nd
         sim = ce @ centroid
         cover = np.array([_keyword_cover(c, keywords) for c in clauses])
         length = np.array([len(words(c)) for c in clauses])
-        score = sim + 0.35 * cover - 0.01 * np.maximum(0, length - 10)
+        style = np.array([0.08 * bool(_SUGGESTION.search(c)) - 0.05 * min(2, len(_NARRATIVE.findall(c)))
+                          - 0.04 * bool(re.search(r"\d", c)) for c in clauses])
+        score = sim + 0.35 * cover + style - 0.01 * np.maximum(0, length - 10)
         return clauses[int(np.argmax(score))]
     if keywords:  # nothing printable to extract: say plainly what the theme is about
         return clean_clause(f"Concerns and ideas about {' and '.join(keywords[:2])}")

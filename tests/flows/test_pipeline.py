@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pytest
+import yaml
 
 from tests.conftest import REPO, make_home
 
@@ -37,9 +38,10 @@ def home(tmp_path_factory, exports, prefect_harness) -> Path:
     assert main(["--home", str(home), "ingest", str(exports / "staff_survey.csv"), "--source", "staff"]) == 0
     shutil.copy(exports / "public_survey.csv", home / "data/raw/public_survey.csv")
     shutil.copy(exports / "broken.xlsx", home / "data/raw/broken.xlsx")
-    (home / "config").mkdir(exist_ok=True)
-    with open(home / "config/sources.yaml", "a") as f:
-        f.write("  - pattern: public_survey.csv\n    source: public\n")
+    manifest = yaml.safe_load((home / "config/sources.yaml").read_text())  # written by `ingest --source`
+    assert manifest["files"] == [{"pattern": "staff_survey.csv", "source": "staff"}]
+    manifest["files"].append({"pattern": "public_survey.csv", "source": "public"})
+    (home / "config/sources.yaml").write_text(yaml.safe_dump(manifest))
     assert main(["--home", str(home), "run"]) == 1  # the broken file makes the run exit non-zero…
     return home
 

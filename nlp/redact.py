@@ -1,0 +1,380 @@
+"""Find and mask personal data in free-text answers before any other step sees them.
+
+Rules and gazetteers rather than a statistical model: the answers are short, nothing may be
+downloaded, and a governance lead has to be able to see why any word was (or was not) removed.
+Every rule leans towards keeping place names, hospital names and NHS jargon readable, because
+the themes and "they said" summaries are useless without them. The gazetteers (safe terms,
+first names, titles) live in config/redaction.yaml.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+PII_TYPES = ("NAME", "PHONE", "EMAIL", "NHS_NUMBER", "POSTCODE", "ADDRESS", "DOB")
+
+
+@dataclass(frozen=True)
+class PiiSpan:
+    """A piece of personal data at text[start:end]."""
+    start: int
+    end: int
+    type: str
+
+    def __post_init__(self) -> None:
+        if self.type not in PII_TYPES:
+            raise ValueError(f"unknown PII type {self.type!r}; expected one of {', '.join(PII_TYPES)}")
+        if not 0 <= self.start < self.end:
+            raise ValueError(f"empty or negative span {self.start}..{self.end}")
+
+
+def nhs_number_valid(digits: str) -> bool:
+    """Modulus 11 check: weights 10..2 on the first nine digits, so a random 10-digit run rarely passes."""
+    digits = re.sub(r"[\s-]", "", digits)
+    if len(digits) != 10 or not digits.isdigit():
+        return False
+    check = 11 - sum(int(d) * w for d, w in zip(digits, range(10, 1, -1))) % 11
+    if check == 11:
+        check = 0
+    return check != 10 and check == int(digits[9])
+
+
+# --- patterns that need no gazetteer -------------------------------------------------------------
+
+_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+
+# 3-3-4 (spaces or dashes, used consistently) or ten digits in a row.
+_NHS = re.compile(r"(?<![\w+/.])\d{3}([ -]?)\d{3}\1\d{4}(?![\w/]|[ -]\d)")
+_NHS_CUE = re.compile(r"(?i)\bn\.?h\.?s\.?\s*(?:no\.?|num(?:ber)?\.?|#)?\s*(?:is|was|:)?\s*$")
+
+# A run that starts like a UK number; digit groups are then trimmed to a valid length.
+_PHONE = re.compile(r"(?<![\w+/])(?P<intl>(?:\+|00)[ ]?44[ ]?(?:\(0\)[ ]?)?)?(?P<body>\(?(?(intl)\d|0)\d*\)?"
+                    r"(?:[ ]?[-.]?[ ]?\(?\d+\)?)*)")
+_PHONE_EXT = re.compile(r"(?i)[ ]*,?[ ]*(?:ext|extn|extension|x)\.?[ ]*:?[ ]*\d{1,5}(?!\d)")
+
+# Full postcodes only: a district on its own ("CA28") says where, not who. Lower case needs the
+# space and cannot end in an ordinal or unit ("ca28 2nd").
+_POSTCODE = re.compile(r"(?<![\w-])(?:[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[ABD-HJLNP-UW-Z]{2}"
+                       r"|[a-z]{1,2}\d[a-z\d]?[ ]\d(?!st|nd|rd|th|hr)[abd-hjlnp-uw-z]{2})(?![\w-])")
+
+_STREET = (r"Street|St|Road|Rd|Lane|Ln|Avenue|Ave|Terrace|Terr|Tce|Close|Drive|Dr|Court|Ct|Crescent|Cres|"
+           r"Place|Pl|Way|Grove|Gardens|Gdns|Row|Square|Sq|View|Walk|Hill|Park|Mews|Rise|Brow|Fold|Green|"
+           r"Bank|Parade|Mount|Yard|Croft|Garth|Wynd|Gate|Vale|Meadows?|Fields?|Heights|Villas|Cottages|"
+           r"Lonning|Loaning|Brae|Howe|Syke|Side|End")
+# "7 Loop Road South", "Flat 2, 14 Station Street", "12a High St": number, capitalised name, street type.
+# The town after it stays: it is needed for the analysis and identifies no one on its own.
+_ADDRESS = re.compile(
+    r"(?<![\w£$/.,])(?:(?:Flat|Apartment|Apt|Unit)[ ]+\d{1,3}[A-Za-z]?[ ]*,?[ ]+)?\d{1,3}[A-Za-z]?,?[ ]+"
+    r"(?:(?:St\.?[ ]+)?[A-Z][a-z'’]+(?:-[A-Z][a-z]+)?[ ]+){1,3}"
+    rf"(?:{_STREET}|{_STREET.lower()})\b\.?(?:[ ]+(?:North|South|East|West|Upper|Lower)\b)?")
+
+_MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+          r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
+_DATE = (rf"(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:\d{{4}}|\d{{2}})"
+         rf"|\d{{1,2}}(?:st|nd|rd|th)?[ ]+(?:of[ ]+)?{_MONTH},?(?:[ ]+\d{{4}})?"
+         rf"|{_MONTH}[ ]+\d{{1,2}}(?:st|nd|rd|th)?,?(?:[ ]+\d{{4}})?"
+         rf"|{_MONTH}[ ]+\d{{4}})")
+# A date is a date of birth only with a cue: "appointment on 03/02/2019" is not personal data.
+_DOB = re.compile(rf"(?i)\b(?:d\.?o\.?b|date[ ]+of[ ]+birth|birth[ ]*date|born(?:[ ]+(?:on|in))?)\b\.?[ ]*"
+                  rf"(?:[:=–-][ ]*|(?:is|was|of)[ ]+)?(?:the[ ]+)?(?P<date>{_DATE})(?![\w/])")
+
+# --- names -----------------------------------------------------------------------------------------
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_CAPITALISED = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[A-Z][a-zà-ÿ]+(?:['’-][A-Z][a-zà-ÿ]+)*")
+# Abbreviated titles are accepted in lower case ("mrs Smith"); word-like ones ("sister") are not.
+_ABBREVIATED_TITLES = {"mr", "mrs", "ms", "mx", "dr", "prof", "rev", "revd", "cllr"}
+# Function words and sentence openers: never a surname, even when capitalised.
+_STOP = frozenset("""
+a an the and or but if so as at by for from in into of on onto to with without about after before over
+under up down out off again then than too very just still also only even not no yes nor all any both
+each every few more most other some such own same i me my mine we us our ours you your yours he him
+his she her hers it its they them their theirs this that these those there here who whom whose which
+what when where why how is are was were be been being am do does did done have has had having will
+would shall should can could may might must let lets please thanks thank sorry hello hi dear regards
+ok okay well now never always often sometimes today yesterday tomorrow tonight everyone everybody
+anyone anybody someone somebody nobody none nothing something anything everything said says told
+asked rang called went came got get gets saw seen see because since while although though however
+unless until whether once via per etc
+""".split())
+# Nouns that make the capitalised words before them a place ("Victoria Road", "Helena Thompson Museum").
+_PLACE_NOUNS = frozenset("""
+street road avenue terrace close crescent drive gardens square place way court hospital infirmary clinic
+surgery practice centre center house unit trust school college academy university library museum
+church chapel hospice home homes lodge cottage estate building suite station bridge memorial
+foundation fund appeal award health medical care community
+""".split())
+# A word after these is part of a place or institution: "St John", "Queen Elizabeth".
+_NOT_AFTER = frozenset({"st", "saint", "king", "queen", "prince", "princess"})
+
+_CUE_STRONG = re.compile(
+    r"(?i)(?:\bmy[ ]+name[ ]+is|\bmy[ ]+name['’]s|\bname[ ]*:|\b(?:i['’]?m|i[ ]+am)[ ]+called|"
+    r"\bgave[ ]+(?:his|her|their|the)[ ]+name[ ]+as|\bsigned(?:[ ]+by)?|\byours[ ]+(?:sincerely|faithfully),?)"
+    r"[ ]*[:,-]?[ ]*$")
+_CUE_RELATION = re.compile(
+    r"(?i)\b(?:my|our|his|her|their)[ ]+(?:(?:late|little|eldest|youngest|older|younger)[ ]+)?"
+    r"(?:son|daughter|mum|mam|mother|dad|father|husband|wife|partner|brother|sister|nan|nana|gran|granny|"
+    r"grandad|grandma|grandson|granddaughter|grandchild|aunt|auntie|uncle|nephew|niece|cousin|friend|"
+    r"neighbour|carer|midwife|nurse|gp|doctor|consultant|matron|manager|boss|colleague|health[ ]+visitor|"
+    r"social[ ]+worker|key[ ]+worker|support[ ]+worker|care[ ]+co-?ordinator|physio|lad|lass|boy|girl|"
+    r"baby|child)[ ]*[(,]?[ ]*$")
+_CUE_WEAK = re.compile(
+    r"(?i)(?:\b(?:ask|asked|asking|speak|spoke|speaking|talk|talked|thanks|thank[ ]+you)[ ]+(?:for|to)"
+    r"|\bcontact(?:[ ]+details)?(?:[ ]+for[ ]+[\w -]+)?[ ]*:|\bcontact|\bthank|\b(?:i['’]?m|i[ ]+am)"
+    r"|\bthis[ ]+is|\bcalled|\bnamed|\bcall[ ]+back[ ]*:|\bdetails[ ]*:)[ ]*[:,-]?[ ]*$")
+
+
+class Redactor:
+    """Finds personal data with regular expressions plus the gazetteers from config/redaction.yaml.
+
+    ``word_like_names`` are first names that are also ordinary words ("Will", "Grace", "Bill");
+    they count as names only with a capitalised surname after them or after a name cue.
+    """
+
+    def __init__(self, safe_terms: Iterable[str] = (), first_names: Iterable[str] = (),
+                 titles: Iterable[str] = (), *, word_like_names: Iterable[str] = ()) -> None:
+        safe = {" ".join(t.split()) for t in safe_terms if t and t.strip()}
+        # Single words are checked token by token; phrases protect their whole extent.
+        self._safe_words = {t.casefold() for t in safe if _WORD.fullmatch(t)}
+        phrases = sorted((t for t in safe if not _WORD.fullmatch(t)), key=len, reverse=True)
+        self._safe_phrases = (re.compile(r"(?i)(?<!\w)(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+")
+                                                                    for p in phrases) + r")(?!\w)")
+                              if phrases else None)
+        self._word_like = {n.strip() for n in word_like_names if n and n.strip()}
+        self._first = {n.strip() for n in first_names if n and n.strip()} | self._word_like
+        self._first_lower = {n.casefold() for n in self._first - self._word_like}
+        self._titles = {t.strip().rstrip(".").casefold() for t in titles if t and t.strip()}
+
+    @classmethod
+    def from_config(cls, cfg: Mapping[str, Any]) -> "Redactor":
+        """Build from parsed config/redaction.yaml, failing loudly on a malformed file rather than
+        silently redacting less."""
+        if not isinstance(cfg, Mapping):
+            raise ValueError("redaction config: expected a mapping with titles, first_names and safe_terms")
+        required = ("titles", "first_names", "safe_terms")
+        missing = [k for k in required if k not in cfg]
+        if missing:
+            raise ValueError(f"redaction config: missing required key(s): {', '.join(missing)}")
+        unknown = sorted(set(cfg) - set(required))
+        if unknown:
+            raise ValueError(f"redaction config: unknown key(s): {', '.join(map(str, unknown))}")
+        names = cfg["first_names"]
+        if isinstance(names, Mapping):
+            extra = sorted(set(names) - {"common", "word_like"})
+            if extra or "common" not in names:
+                raise ValueError("redaction config: 'first_names' must have a 'common' list and may have a "
+                                 f"'word_like' list{' (unexpected: ' + ', '.join(extra) + ')' if extra else ''}")
+            common = _string_list(names["common"], "first_names.common")
+            word_like = _string_list(names.get("word_like") or [], "first_names.word_like")
+        else:
+            common, word_like = _string_list(names, "first_names"), []
+        safe = cfg["safe_terms"]
+        if isinstance(safe, Mapping):
+            safe_terms = [t for group, terms in safe.items() for t in _string_list(terms, f"safe_terms.{group}")]
+        else:
+            safe_terms = _string_list(safe, "safe_terms")
+        return cls(safe_terms=safe_terms, first_names=common, titles=_string_list(cfg["titles"], "titles"),
+                   word_like_names=word_like)
+
+    def find(self, text: str) -> list[PiiSpan]:
+        """All personal data in ``text``: sorted, non-overlapping. Earlier types in the order below
+        win an overlap, so an email's local part is never also read as a name."""
+        spans: list[PiiSpan] = []
+        for kind, found in (("EMAIL", _emails(text)), ("DOB", _dobs(text)), ("NHS_NUMBER", _nhs_numbers(text)),
+                            ("PHONE", _phones(text)), ("POSTCODE", _postcodes(text)),
+                            ("ADDRESS", _addresses(text)), ("NAME", self._names(text))):
+            for start, end in found:
+                if not any(start < s.end and s.start < end for s in spans):
+                    spans.append(PiiSpan(start, end, kind))
+        return sorted(spans, key=lambda s: s.start)
+
+    def redact(self, text: str) -> str:
+        """``text`` with each span replaced by its typed placeholder, e.g. "[PHONE]"."""
+        out, last = [], 0
+        for s in self.find(text):
+            out += [text[last:s.start], f"[{s.type}]"]
+            last = s.end
+        return "".join(out) + text[last:]
+
+    # --- names ----------------------------------------------------------------------------------
+
+    def _names(self, text: str) -> list[tuple[int, int]]:
+        protected = [m.span() for m in self._safe_phrases.finditer(text)] if self._safe_phrases else []
+        tokens = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+        found: list[tuple[int, int]] = []
+        i = 0
+        while i < len(tokens):
+            hit = self._title_name(text, tokens, i) or self._plain_name(text, tokens, i)
+            if hit and not any(hit[0] < e and s < hit[1] for s, e in protected):
+                found.append(hit[:2])
+                i = hit[2]
+            else:
+                i += 1
+        return found
+
+    def _is_surname(self, word: str) -> bool:
+        key = word.casefold()
+        return (bool(_CAPITALISED.fullmatch(word)) and key not in _STOP and key not in self._safe_words
+                and key not in self._titles and key not in _PLACE_NOUNS)
+
+    def _title_name(self, text: str, tokens: list, i: int) -> tuple[int, int, int] | None:
+        """"Dr Singh", "Mrs R. Hetherington", "Mr and Mrs Smith": a title, initials, then surnames."""
+        start, end, word = tokens[i]
+        if not self._is_title(word):
+            return None
+        j = i + 1
+        if j < len(tokens) and self._is_title(tokens[j][2]) and re.fullmatch(r"\.?[ ]*&[ ]*", text[end:tokens[j][0]]):
+            end, j = tokens[j][1], j + 1
+        elif (j + 1 < len(tokens) and tokens[j][2].casefold() == "and" and self._is_title(tokens[j + 1][2])
+              and _gap(text, end, tokens[j][0], after_abbrev=True) and _gap(text, tokens[j][1], tokens[j + 1][0])):
+            end, j = tokens[j + 1][1], j + 2
+        surname = False
+        while j < len(tokens) and _gap(text, end, tokens[j][0], after_abbrev=not surname):
+            word = _strip_possessive(tokens[j][2])
+            if len(word) == 1 and word.isupper() and not surname:
+                end = tokens[j][0] + 1
+            elif self._is_surname(word) or (word in self._first and _CAPITALISED.fullmatch(word)):
+                end, surname = tokens[j][0] + len(word), True
+                if word != tokens[j][2]:
+                    j += 1
+                    break
+            else:
+                break
+            j += 1
+        if not surname or (j < len(tokens) and tokens[j][2].casefold() in _PLACE_NOUNS
+                           and _gap(text, end, tokens[j][0])):
+            return None
+        return start, end, j
+
+    def _is_title(self, word: str) -> bool:
+        key = word.casefold()
+        return key in self._titles and (word[0].isupper() or key in _ABBREVIATED_TITLES)
+
+    def _plain_name(self, text: str, tokens: list, i: int) -> tuple[int, int, int] | None:
+        """A gazetteer first name or a name after a cue ("my name is ..."), plus surname(s)."""
+        start, _, raw = tokens[i]
+        first = _strip_possessive(raw)
+        if i and tokens[i - 1][2].casefold() in _NOT_AFTER and _gap(text, tokens[i - 1][1], start, True):
+            return None
+        before = text[max(0, start - 60):start]
+        cue = ("strong" if _CUE_STRONG.search(before) else "relation" if _CUE_RELATION.search(before)
+               else "weak" if _CUE_WEAK.search(before) else None)
+        lower_case = first.islower() and cue == "strong" and first.casefold() in self._first_lower
+        known = first in self._first or lower_case
+        if not known and not (cue in ("strong", "relation") and self._is_surname(first)):
+            return None
+        if not lower_case and not _CAPITALISED.fullmatch(first):
+            return None
+        if first not in self._word_like and first.casefold() in self._safe_words:
+            return None
+        end, j, surnames = start + len(first), i + 1, 0
+        while first == raw and j < len(tokens) and surnames < 2 and _gap(text, end, tokens[j][0], surnames == 0):
+            word = _strip_possessive(tokens[j][2])
+            if len(word) == 1 and word.isupper():
+                end = tokens[j][0] + 1
+            elif self._is_surname(word) or (lower_case and word.islower() and word.casefold() not in _STOP
+                                            and word.casefold() not in self._safe_words and len(word) > 1):
+                end, surnames = tokens[j][0] + len(word), surnames + 1
+                if word != tokens[j][2]:
+                    j += 1
+                    break
+            else:
+                break
+            j += 1
+        if j < len(tokens) and tokens[j][2].casefold() in _PLACE_NOUNS and _gap(text, end, tokens[j][0]):
+            return None
+        if known and first in self._word_like and not (surnames or cue):
+            return None
+        if not known and cue == "relation" and not surnames:
+            return None
+        return start, end, j
+
+
+def _gap(text: str, end: int, start: int, after_abbrev: bool = False) -> bool:
+    """Whether two words are adjacent within one name: spaces only, or ". " after a title or initial."""
+    return re.fullmatch(r"\.?[ ]{1,2}" if after_abbrev else r"[ ]{1,2}", text[end:start]) is not None
+
+
+def _strip_possessive(word: str) -> str:
+    return word[:-2] if len(word) > 2 and word[-2] in "'’" and word[-1] in "sS" else word
+
+
+def _emails(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _EMAIL.finditer(text)]
+
+
+def _dobs(text: str) -> list[tuple[int, int]]:
+    return [m.span("date") for m in _DOB.finditer(text)]
+
+
+def _nhs_numbers(text: str) -> list[tuple[int, int]]:
+    """Mod-11-valid ten-digit numbers. One starting with 0 is left to the phone rule unless "NHS" precedes it."""
+    out = []
+    for m in _NHS.finditer(text):
+        if not nhs_number_valid(m.group()):
+            continue
+        if m.group()[0] == "0" and not _NHS_CUE.search(text[max(0, m.start() - 30):m.start()]):
+            continue
+        out.append(m.span())
+    return out
+
+
+def _phones(text: str) -> list[tuple[int, int]]:
+    """UK numbers: the longest run of digit groups adding up to a valid national length, plus any extension."""
+    out = []
+    for m in _PHONE.finditer(text):
+        groups = list(re.finditer(r"\d+", m.group("body")))
+        national = "0" if m.group("intl") and not m.group("body").lstrip("(").startswith("0") else ""
+        best = None
+        for g in groups:
+            national += g.group()
+            if len(national) > 11:
+                break
+            if _valid_national(national):
+                best = m.start("body") + g.end()
+        if best is None:
+            continue
+        if m.group("body").startswith("(") and text[best:best + 1] == ")":
+            best += 1
+        ext = _PHONE_EXT.match(text, best)
+        out.append((m.start(), ext.end() if ext else best))
+    return out
+
+
+def _valid_national(digits: str) -> bool:
+    if len(digits) == 11:
+        return digits[1] in "1235789"
+    return len(digits) == 10 and (digits.startswith("01") or digits.startswith("0800") or digits.startswith("0500"))
+
+
+def _postcodes(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _POSTCODE.finditer(text)]
+
+
+def _addresses(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _ADDRESS.finditer(text)]
+
+
+def _string_list(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list):
+        raise ValueError(f"redaction config: '{where}' must be a list of strings, got {type(value).__name__}")
+    bad = [v for v in value if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise ValueError(f"redaction config: '{where}' has entries that are not non-empty strings: {bad[:3]!r}")
+    return value
+
+
+@lru_cache(maxsize=1)
+def default_redactor() -> Redactor:
+    """The redactor configured by the repository's config/redaction.yaml (read once per process)."""
+    path = Path(__file__).resolve().parents[1] / "config" / "redaction.yaml"
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return Redactor.from_config(cfg)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from e
