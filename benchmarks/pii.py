@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.show_errors or res["false_positives"] or res["missed"]:
         for kind in ("false_positives", "missed"):
             for e in res[kind]:
-                print(f"  {kind[:-1].replace('_', ' ')}: {e['type']} {e['span']!r} in {e['text']!r}")
+                label = "false positive" if kind == "false_positives" else "missed"
+                print(f"  {label}: {e['type']} {e['span']!r} in {e['text']!r}")
         for e in res["safe_terms_redacted"]:
             print(f"  safe term redacted: {e['term']!r} in {e['text']!r}")
     if args.json:

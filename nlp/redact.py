@@ -49,7 +49,7 @@ def nhs_number_valid(digits: str) -> bool:
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 
 # 3-3-4 (spaces or dashes, used consistently) or ten digits in a row.
-_NHS = re.compile(r"(?<![\w+/.])\d{3}([ -]?)\d{3}\1\d{4}(?![\w/]|[ -]\d)")
+_NHS = re.compile(r"(?<![\w+/.])\d{3}([ -]?)\d{3}\1\d{4}(?![\w/])")
 _NHS_CUE = re.compile(r"(?i)\bn\.?h\.?s\.?\s*(?:no\.?|num(?:ber)?\.?|#)?\s*(?:is|was|:)?\s*$")
 
 # A run that starts like a UK number; digit groups are then trimmed to a valid length.
@@ -66,12 +66,15 @@ _STREET = (r"Street|St|Road|Rd|Lane|Ln|Avenue|Ave|Terrace|Terr|Tce|Close|Drive|D
            r"Place|Pl|Way|Grove|Gardens|Gdns|Row|Square|Sq|View|Walk|Hill|Park|Mews|Rise|Brow|Fold|Green|"
            r"Bank|Parade|Mount|Yard|Croft|Garth|Wynd|Gate|Vale|Meadows?|Fields?|Heights|Villas|Cottages|"
            r"Lonning|Loaning|Brae|Howe|Syke|Side|End")
+# In lower case only the types that are not also everyday words ("2 Workington bank staff").
+_STREET_LOWER = r"street|st|road|rd|lane|avenue|ave|terrace|crescent|gardens|grove|drive"
 # "7 Loop Road South", "Flat 2, 14 Station Street", "12a High St": number, capitalised name, street type.
 # The town after it stays: it is needed for the analysis and identifies no one on its own.
 _ADDRESS = re.compile(
     r"(?<![\w£$/.,])(?:(?:Flat|Apartment|Apt|Unit)[ ]+\d{1,3}[A-Za-z]?[ ]*,?[ ]+)?\d{1,3}[A-Za-z]?,?[ ]+"
+    r"(?!(?:Miles?|Minutes?|Hours?|Days?|Weeks?|Months?|Years?|Beds?)\b)"  # "the 2 Mile Hill roadworks"
     r"(?:(?:St\.?[ ]+)?[A-Z][a-z'’]+(?:-[A-Z][a-z]+)?[ ]+){1,3}"
-    rf"(?:{_STREET}|{_STREET.lower()})\b\.?(?:[ ]+(?:North|South|East|West|Upper|Lower)\b)?")
+    rf"(?:{_STREET}|{_STREET_LOWER})\b\.?(?:[ ]+(?:North|South|East|West|Upper|Lower)\b)?")
 
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
@@ -86,9 +89,10 @@ _DOB = re.compile(rf"(?i)\b(?:d\.?o\.?b|date[ ]+of[ ]+birth|birth[ ]*date|born(?
 # --- names -----------------------------------------------------------------------------------------
 
 _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+_Token = tuple[int, int, str]  # start, end, word
 _CAPITALISED = re.compile(r"(?:Mc|Mac|O['’]|D['’])?[A-Z][a-zà-ÿ]+(?:['’-][A-Z][a-zà-ÿ]+)*")
 # Abbreviated titles are accepted in lower case ("mrs Smith"); word-like ones ("sister") are not.
-_ABBREVIATED_TITLES = {"mr", "mrs", "ms", "mx", "dr", "prof", "rev", "revd", "cllr"}
+_ABBREVIATED_TITLES = frozenset({"mr", "mrs", "ms", "mx", "dr", "prof", "rev", "revd", "cllr"})
 # Function words and sentence openers: never a surname, even when capitalised.
 _STOP = frozenset("""
 a an the and or but if so as at by for from in into of on onto to with without about after before over
@@ -100,7 +104,7 @@ would shall should can could may might must let lets please thanks thank sorry h
 ok okay well now never always often sometimes today yesterday tomorrow tonight everyone everybody
 anyone anybody someone somebody nobody none nothing something anything everything said says told
 asked rang called went came got get gets saw seen see because since while although though however
-unless until whether once via per etc
+unless until whether once via per etc anonymous st saint
 """.split())
 # Nouns that make the capitalised words before them a place ("Victoria Road", "Helena Thompson Museum").
 _PLACE_NOUNS = frozenset("""
@@ -111,18 +115,22 @@ foundation fund appeal award health medical care community
 """.split())
 # A word after these is part of a place or institution: "St John", "Queen Elizabeth".
 _NOT_AFTER = frozenset({"st", "saint", "king", "queen", "prince", "princess"})
+_PLACE_PREPOSITIONS = frozenset({"in", "at", "near"})
 
 _CUE_STRONG = re.compile(
     r"(?i)(?:\bmy[ ]+name[ ]+is|\bmy[ ]+name['’]s|\bname[ ]*:|\b(?:i['’]?m|i[ ]+am)[ ]+called|"
-    r"\bgave[ ]+(?:his|her|their|the)[ ]+name[ ]+as|\bsigned(?:[ ]+by)?|\byours[ ]+(?:sincerely|faithfully),?)"
+    r"\bgave[ ]+(?:his|her|their|the)[ ]+name[ ]+as|\bsigned(?:[ ]+by)?|\byours[ ]+(?:sincerely|faithfully),?|"
+    r"\b(?:kind[ ]+|best[ ]+|warm[ ]+)?regards,?)"
     r"[ ]*[:,-]?[ ]*$")
+_FAMILY = (r"son|daughter|mum|mam|mother|dad|father|husband|wife|brother|sister|nan|nana|gran|granny|grandad|"
+           r"grandma|grandson|granddaughter|grandchild|aunt|auntie|uncle|nephew|niece|cousin|lad|lass|boy|girl|"
+           r"baby|child")
+# "our" is left out for people outside the family: partner organisations write "our partner Impact Housing".
 _CUE_RELATION = re.compile(
-    r"(?i)\b(?:my|our|his|her|their)[ ]+(?:(?:late|little|eldest|youngest|older|younger)[ ]+)?"
-    r"(?:son|daughter|mum|mam|mother|dad|father|husband|wife|partner|brother|sister|nan|nana|gran|granny|"
-    r"grandad|grandma|grandson|granddaughter|grandchild|aunt|auntie|uncle|nephew|niece|cousin|friend|"
-    r"neighbour|carer|midwife|nurse|gp|doctor|consultant|matron|manager|boss|colleague|health[ ]+visitor|"
-    r"social[ ]+worker|key[ ]+worker|support[ ]+worker|care[ ]+co-?ordinator|physio|lad|lass|boy|girl|"
-    r"baby|child)[ ]*[(,]?[ ]*$")
+    r"(?i)\b(?:(?:my|his|her|their)[ ]+(?:(?:late|little|eldest|youngest|older|younger)[ ]+)?"
+    rf"(?:{_FAMILY}|partner|friend|neighbour|carer|midwife|nurse|gp|doctor|consultant|matron|manager|boss|"
+    r"colleague|health[ ]+visitor|social[ ]+worker|key[ ]+worker|support[ ]+worker|care[ ]+co-?ordinator|physio)"
+    rf"|\bour[ ]+(?:{_FAMILY}))[ ]*[(,]?[ ]*$")
 _CUE_WEAK = re.compile(
     r"(?i)(?:\b(?:ask|asked|asking|speak|spoke|speaking|talk|talked|thanks|thank[ ]+you)[ ]+(?:for|to)"
     r"|\bcontact(?:[ ]+details)?(?:[ ]+for[ ]+[\w -]+)?[ ]*:|\bcontact|\bthank|\b(?:i['’]?m|i[ ]+am)"
@@ -142,9 +150,8 @@ class Redactor:
         # Single words are checked token by token; phrases protect their whole extent.
         self._safe_words = {t.casefold() for t in safe if _WORD.fullmatch(t)}
         phrases = sorted((t for t in safe if not _WORD.fullmatch(t)), key=len, reverse=True)
-        self._safe_phrases = (re.compile(r"(?i)(?<!\w)(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+")
-                                                                    for p in phrases) + r")(?!\w)")
-                              if phrases else None)
+        alternatives = "|".join(r"\s+".join(map(re.escape, p.split())) for p in phrases)
+        self._safe_phrases = re.compile(rf"(?i)(?<!\w)(?:{alternatives})(?!\w)") if phrases else None
         self._word_like = {n.strip() for n in word_like_names if n and n.strip()}
         self._first = {n.strip() for n in first_names if n and n.strip()} | self._word_like
         self._first_lower = {n.casefold() for n in self._first - self._word_like}
@@ -185,12 +192,13 @@ class Redactor:
         """All personal data in ``text``: sorted, non-overlapping. Earlier types in the order below
         win an overlap, so an email's local part is never also read as a name."""
         spans: list[PiiSpan] = []
-        for kind, found in (("EMAIL", _emails(text)), ("DOB", _dobs(text)), ("NHS_NUMBER", _nhs_numbers(text)),
-                            ("PHONE", _phones(text)), ("POSTCODE", _postcodes(text)),
-                            ("ADDRESS", _addresses(text)), ("NAME", self._names(text))):
-            for start, end in found:
+        for kind, finder in (("EMAIL", _emails), ("DOB", _dobs), ("NHS_NUMBER", _nhs_numbers), ("PHONE", _phones),
+                             ("POSTCODE", _postcodes), ("ADDRESS", _addresses)):
+            for start, end in finder(text):
                 if not any(start < s.end and s.start < end for s in spans):
                     spans.append(PiiSpan(start, end, kind))
+        # Names last, around what is already taken ("Dr" in "12 Mill Dr" is a street, not a title).
+        spans += [PiiSpan(start, end, "NAME") for start, end in self._names(text, [(s.start, s.end) for s in spans])]
         return sorted(spans, key=lambda s: s.start)
 
     def redact(self, text: str) -> str:
@@ -203,9 +211,10 @@ class Redactor:
 
     # --- names ----------------------------------------------------------------------------------
 
-    def _names(self, text: str) -> list[tuple[int, int]]:
+    def _names(self, text: str, taken: list[tuple[int, int]]) -> list[tuple[int, int]]:
         protected = [m.span() for m in self._safe_phrases.finditer(text)] if self._safe_phrases else []
-        tokens = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]
+        tokens: list[_Token] = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)
+                                if not any(s < m.end() and m.start() < e for s, e in taken)]
         found: list[tuple[int, int]] = []
         i = 0
         while i < len(tokens):
@@ -222,7 +231,37 @@ class Redactor:
         return (bool(_CAPITALISED.fullmatch(word)) and key not in _STOP and key not in self._safe_words
                 and key not in self._titles and key not in _PLACE_NOUNS)
 
-    def _title_name(self, text: str, tokens: list, i: int) -> tuple[int, int, int] | None:
+    def _is_title(self, word: str) -> bool:
+        key = word.casefold()
+        return key in self._titles and (word[0].isupper() or key in _ABBREVIATED_TITLES)
+
+    def _surnames(self, text: str, tokens: list[_Token], j: int, end: int, *, after_title: bool = False,
+                  lower_case: bool = False) -> tuple[int, int, int]:
+        """Extend a name over initials and up to two surnames: (end, next token index, surnames taken).
+        Initials count only when a surname follows them, so "Sharon I think" stays "Sharon"."""
+        taken, tentative, dotted = 0, end, after_title
+        while j < len(tokens) and taken < 2 and _gap(text, tentative, tokens[j][0], dotted):
+            raw = tokens[j][2]
+            word = _strip_possessive(raw)
+            if len(word) == 1 and word.isupper() and not taken:
+                tentative, dotted = tokens[j][0] + 1, True
+            elif self._is_surname(word) or (lower_case and word.islower() and len(word) > 1
+                                            and word not in _STOP and word not in self._safe_words):
+                end = tentative = tokens[j][0] + len(word)
+                taken, dotted = taken + 1, False
+                if word != raw:  # a possessive ends the name
+                    return end, j + 1, taken
+            else:
+                break
+            j += 1
+        while j > 0 and tokens[j - 1][0] >= end:  # give back initials that found no surname
+            j -= 1
+        return end, j, taken
+
+    def _followed_by_place_noun(self, text: str, tokens: list[_Token], j: int, end: int) -> bool:
+        return j < len(tokens) and tokens[j][2].casefold() in _PLACE_NOUNS and _gap(text, end, tokens[j][0])
+
+    def _title_name(self, text: str, tokens: list[_Token], i: int) -> tuple[int, int, int] | None:
         """"Dr Singh", "Mrs R. Hetherington", "Mr and Mrs Smith": a title, initials, then surnames."""
         start, end, word = tokens[i]
         if not self._is_title(word):
@@ -231,68 +270,74 @@ class Redactor:
         if j < len(tokens) and self._is_title(tokens[j][2]) and re.fullmatch(r"\.?[ ]*&[ ]*", text[end:tokens[j][0]]):
             end, j = tokens[j][1], j + 1
         elif (j + 1 < len(tokens) and tokens[j][2].casefold() == "and" and self._is_title(tokens[j + 1][2])
-              and _gap(text, end, tokens[j][0], after_abbrev=True) and _gap(text, tokens[j][1], tokens[j + 1][0])):
+              and _gap(text, end, tokens[j][0], True) and _gap(text, tokens[j][1], tokens[j + 1][0])):
             end, j = tokens[j + 1][1], j + 2
-        surname = False
-        while j < len(tokens) and _gap(text, end, tokens[j][0], after_abbrev=not surname):
+        # A first name right after the title counts even when it is also a month: "Mrs June Armstrong".
+        taken = 0
+        if j < len(tokens) and _gap(text, end, tokens[j][0], True):
             word = _strip_possessive(tokens[j][2])
-            if len(word) == 1 and word.isupper() and not surname:
-                end = tokens[j][0] + 1
-            elif self._is_surname(word) or (word in self._first and _CAPITALISED.fullmatch(word)):
-                end, surname = tokens[j][0] + len(word), True
-                if word != tokens[j][2]:
-                    j += 1
-                    break
-            else:
-                break
-            j += 1
-        if not surname or (j < len(tokens) and tokens[j][2].casefold() in _PLACE_NOUNS
-                           and _gap(text, end, tokens[j][0])):
+            if word in self._first and _CAPITALISED.fullmatch(word):
+                end, j, taken = tokens[j][0] + len(word), j + 1, 1
+                if word != tokens[j - 1][2]:
+                    return start, end, j
+        end, j, more = self._surnames(text, tokens, j, end, after_title=not taken)
+        if not (taken or more) or self._followed_by_place_noun(text, tokens, j, end):
             return None
         return start, end, j
 
-    def _is_title(self, word: str) -> bool:
-        key = word.casefold()
-        return key in self._titles and (word[0].isupper() or key in _ABBREVIATED_TITLES)
-
-    def _plain_name(self, text: str, tokens: list, i: int) -> tuple[int, int, int] | None:
-        """A gazetteer first name or a name after a cue ("my name is ..."), plus surname(s)."""
+    def _plain_name(self, text: str, tokens: list[_Token], i: int) -> tuple[int, int, int] | None:
+        """A gazetteer first name, or any name after a cue such as "my name is", plus surname(s)."""
         start, _, raw = tokens[i]
         first = _strip_possessive(raw)
+        key = first.casefold()
         if i and tokens[i - 1][2].casefold() in _NOT_AFTER and _gap(text, tokens[i - 1][1], start, True):
             return None
         before = text[max(0, start - 60):start]
         cue = ("strong" if _CUE_STRONG.search(before) else "relation" if _CUE_RELATION.search(before)
                else "weak" if _CUE_WEAK.search(before) else None)
-        lower_case = first.islower() and cue == "strong" and first.casefold() in self._first_lower
-        known = first in self._first or lower_case
-        if not known and not (cue in ("strong", "relation") and self._is_surname(first)):
-            return None
-        if not lower_case and not _CAPITALISED.fullmatch(first):
-            return None
-        if first not in self._word_like and first.casefold() in self._safe_words:
-            return None
+        # Lower-case names only right after a cue ("ask for jane"), never word-like ones ("ask for help").
+        lower_case = first.islower() and cue is not None and key in self._first_lower
+        known = lower_case or first in self._first
+        if not lower_case:
+            if not _CAPITALISED.fullmatch(first):
+                return None
+            if not known and not (cue in ("strong", "relation") and self._is_surname(first)):
+                return None
+            if key in self._safe_words and first not in self._word_like:
+                return None
         end, j, surnames = start + len(first), i + 1, 0
-        while first == raw and j < len(tokens) and surnames < 2 and _gap(text, end, tokens[j][0], surnames == 0):
-            word = _strip_possessive(tokens[j][2])
-            if len(word) == 1 and word.isupper():
-                end = tokens[j][0] + 1
-            elif self._is_surname(word) or (lower_case and word.islower() and word.casefold() not in _STOP
-                                            and word.casefold() not in self._safe_words and len(word) > 1):
-                end, surnames = tokens[j][0] + len(word), surnames + 1
-                if word != tokens[j][2]:
-                    j += 1
-                    break
-            else:
-                break
-            j += 1
-        if j < len(tokens) and tokens[j][2].casefold() in _PLACE_NOUNS and _gap(text, end, tokens[j][0]):
+        if first == raw:
+            end, j, surnames = self._surnames(text, tokens, j, end, lower_case=lower_case and cue == "strong")
+        if self._followed_by_place_noun(text, tokens, j, end):
             return None
-        if known and first in self._word_like and not (surnames or cue):
-            return None
+        if first in self._word_like and not surnames:
+            # "Grace" needs a cue or a partner ("Jean and Derek"); a month or season ("May", "Summer")
+            # needs a close cue: "my daughter May".
+            if key in self._safe_words and cue in ("weak", None):
+                return None
+            if cue is None and not self._paired_with_name(text, tokens, i):
+                return None
         if not known and cue == "relation" and not surnames:
             return None
+        if (not surnames and not cue and first == raw and i and tokens[i - 1][2].casefold() in _PLACE_PREPOSITIONS
+                and _gap(text, tokens[i - 1][1], start)):
+            return None  # "an appointment at Stanley", "lives in Florence": a place
         return start, end, j
+
+    def _paired_with_name(self, text: str, tokens: list[_Token], i: int) -> bool:
+        """"Jean and Derek", "Derek & Jean": a word-like name joined to an unambiguous one."""
+        for step in (1, -1):
+            k = i + step
+            if 0 <= k < len(tokens) and tokens[k][2].casefold() == "and":
+                k += step
+            if not 0 <= k < len(tokens):
+                continue
+            lo, hi = sorted((i, k))
+            other = _strip_possessive(tokens[k][2])
+            if (re.fullmatch(r"[ ]+(?:and|&)[ ]+", text[tokens[lo][1]:tokens[hi][0]], re.I)
+                    and other in self._first and other not in self._word_like):
+                return True
+        return False
 
 
 def _gap(text: str, end: int, start: int, after_abbrev: bool = False) -> bool:

@@ -93,7 +93,7 @@ def make_statement(segments: Sequence[str], seg_emb: np.ndarray, centroid: np.nd
         sim = ce @ centroid
         cover = np.array([_keyword_cover(c, keywords) for c in clauses])
         length = np.array([len(words(c)) for c in clauses])
-        style = np.array([0.08 * bool(_SUGGESTION.search(c)) - 0.05 * min(2, len(_NARRATIVE.findall(c)))
+        style = np.array([0.1 * bool(_SUGGESTION.search(c)) - 0.08 * min(2, len(_NARRATIVE.findall(c)))
                           - 0.04 * bool(re.search(r"\d", c)) for c in clauses])
         score = sim + 0.35 * cover + style - 0.01 * np.maximum(0, length - 10)
         return clauses[int(np.argmax(score))]
@@ -121,8 +121,11 @@ def trim_quote(text: str, max_words: int = QUOTE_MAX_WORDS) -> str:
 def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, persons: Sequence[str],
                   n: int = 3, diversity: float = 0.35) -> list[int]:
     """Typical but different quotes (maximal marginal relevance), one per person, fewest placeholders."""
+    n_words = np.array([len(t.split()) for t in texts])
+    # Typical, but a quote must also say something: very short answers ("Health and housing.") and
+    # ones that are mostly placeholders are held back, as are rambling ones.
     rel = emb @ centroid - 0.15 * np.array(["[" in t for t in texts]) \
-        - 0.002 * np.maximum(0, np.array([len(t.split()) for t in texts]) - 30)
+        - 0.02 * np.maximum(0, 8 - n_words) - 0.002 * np.maximum(0, n_words - 30)
     chosen: list[int] = []
     seen: set[str] = set()
     for _ in range(min(n, len(texts))):
