@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -251,14 +252,20 @@ def cmd_serve(args, ws) -> int:
         os.environ["PREFECT_API_URL"] = url
         print(f"local Prefect server: {url[:-4]} (state in {ws.prefect_home})")
     from flows.nightly import nightly_flow
+    from flows.watch import watch_inbox
 
-    print(f"serving the nightly flow on cron '{args.cron}'; Ctrl-C to stop")
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_inbox, args=(ws, "engage-nightly/nightly", stop), daemon=True)
+    watcher.start()
+    print(f"serving the nightly flow on cron '{args.cron}' and watching {ws.inbox} for new exports; "
+          "Ctrl-C to stop")
     try:
-        nightly_flow.serve(name="nightly", cron=args.cron,
+        nightly_flow.serve(name="nightly", cron=args.cron, limit=1,
                            parameters={"home": str(ws.home), "taxonomy": args.taxonomy})
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
         if server is not None:
             server.terminate()
             server.wait(30)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
-import shutil
+import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -25,8 +26,9 @@ from nlp.ingest import SOURCES, IngestError, normalise_question, read_export
 from nlp.preprocess import is_empty_answer, preprocess
 from nlp.redact import default_redactor
 
-EXPORT_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xlsm"}
-_SKIP_DIRS = {"labels", "quarantine", "inbox"}
+EXPORT_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".docx", ".pdf"}
+_SKIP_DIRS = {"labels", "quarantine", "inbox", "store"}
+_PARTIAL = (".", "~$")  # hidden files and Office lock files; also skipped while still being copied
 
 
 def sha256(data: bytes) -> str:
@@ -37,14 +39,28 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def discover(ws: Workspace) -> list[Path]:
-    """Every export in data/raw (not training labels, not quarantined files)."""
+@dataclass(frozen=True)
+class RawFile:
+    """A file to read: where its bytes are, the name the officer gave it, and who answered."""
+    path: Path
+    name: str
+    source: str | None
+
+
+def discover(ws: Workspace) -> list[RawFile]:
+    """Every export in data/raw: files placed there directly, and the content-addressed store."""
+    manifest = load_manifest(ws)
     found = []
     for p in sorted(ws.raw.rglob("*")):
         rel = p.relative_to(ws.raw)
-        if p.is_file() and p.suffix.lower() in EXPORT_SUFFIXES and not p.name.startswith((".", "~$")) \
-                and rel.parts[0] not in _SKIP_DIRS and not p.name.endswith(".reason.txt"):
-            found.append(p)
+        if p.is_file() and p.suffix.lower() in EXPORT_SUFFIXES and not p.name.startswith(_PARTIAL) \
+                and rel.parts[0] not in _SKIP_DIRS:
+            found.append(RawFile(p, p.name, source_for(rel.as_posix(), p.name, manifest)))
+    for meta in sorted(ws.store.glob("*/*.meta.json")):
+        info = json.loads(meta.read_text(encoding="utf-8"))
+        data_path = meta.with_name(meta.name[: -len(".meta.json")] + info["suffix"])
+        source = info.get("source") or source_for(info["source_file"], info["source_file"], manifest)
+        found.append(RawFile(data_path, info["source_file"], source))
     return found
 
 
@@ -67,44 +83,50 @@ def load_manifest(ws: Workspace) -> list[dict]:
     return entries
 
 
-def source_for(ws: Workspace, raw_path: Path, manifest: list[dict]) -> str | None:
-    rel = raw_path.relative_to(ws.raw).as_posix()
+def source_for(rel: str, name: str, manifest: list[dict]) -> str | None:
     for e in manifest:
-        if fnmatch.fnmatch(rel, e["pattern"]) or fnmatch.fnmatch(raw_path.name, e["pattern"]):
+        if fnmatch.fnmatch(rel, e["pattern"]) or fnmatch.fnmatch(name, e["pattern"]):
             return e["source"]
     return None
 
 
-def remember_source(ws: Workspace, raw_path: Path, source: str) -> None:
-    """Record the officer's --source so the nightly re-run reads the file the same way."""
-    entries = load_manifest(ws)
-    rel = raw_path.relative_to(ws.raw).as_posix()
-    if any(e["pattern"] == rel and e["source"] == source for e in entries):
-        return
-    entries = [e for e in entries if e["pattern"] != rel] + [{"pattern": rel, "source": source}]
-    path = manifest_path(ws)
-    header = ("# Which group of people each export speaks for, when the file has no source column.\n"
-              "# `pattern` is matched against the path relative to data/raw/. Sources: "
-              f"{', '.join(SOURCES)}.\n")
-    atomic_write_text(path, header + yaml.safe_dump({"files": entries}, sort_keys=False))
-
-
-def place_in_raw(ws: Workspace, path: Path, data: bytes, digest: str) -> Path:
-    """Copy a file given on the command line into data/raw (unless it is already there)."""
-    path = path.resolve()
-    if ws.raw in path.parents:
-        return path
-    target = ws.raw / path.name
-    if target.exists() and sha256(target.read_bytes()) != digest:
-        target = ws.raw / f"{path.stem}-{digest[:8]}{path.suffix}"
+def add_to_store(ws: Workspace, data: bytes, name: str, source: str | None) -> RawFile:
+    """Keep an immutable copy named by its content hash, with the officer's file name and source
+    beside it, so the database can always be rebuilt from data/raw alone. Adding the same bytes
+    again (even under another name) changes nothing."""
+    digest = sha256(data)
+    suffix = Path(name).suffix.lower()
+    target = ws.store / digest[:2] / f"{digest}{suffix}"
+    meta = target.with_name(f"{digest}.meta.json")
     if not target.exists():
         atomic_write_bytes(target, data)
-    return target
+    if not meta.exists():
+        atomic_write_text(meta, json.dumps({"source_file": name, "source": source, "suffix": suffix,
+                                            "sha256": digest}, indent=2))
+    stored = json.loads(meta.read_text(encoding="utf-8"))
+    return RawFile(target, stored["source_file"], stored.get("source"))
+
+
+def collect_inbox(ws: Workspace) -> list[RawFile]:
+    """Move files dropped in data/raw/inbox/ into the store. A sub-folder named after a source
+    (inbox/staff/…) says who answered. Files still being written (size changing) wait for next time."""
+    moved = []
+    for p in sorted(ws.inbox.rglob("*")):
+        if not p.is_file() or p.name.startswith(_PARTIAL) or p.name.endswith(".tmp"):
+            continue
+        size = p.stat().st_size
+        time.sleep(0.05)
+        if p.stat().st_size != size:
+            continue
+        parts = p.relative_to(ws.inbox).parts
+        hint = parts[0].lower() if len(parts) > 1 and parts[0].lower() in SOURCES else None
+        moved.append(add_to_store(ws, p.read_bytes(), p.name, hint))
+        p.unlink()
+    return moved
 
 
 def quarantine(ws: Workspace, name: str, data: bytes, reason: str) -> Path:
     """Keep the original bytes beside a plain-English reason; nothing is lost."""
-    ws.quarantine.mkdir(parents=True, exist_ok=True)
     target = ws.quarantine / name
     atomic_write_bytes(target, data)
     atomic_write_text(ws.quarantine / f"{name}.reason.txt", reason.rstrip() + "\n")
@@ -112,32 +134,32 @@ def quarantine(ws: Workspace, name: str, data: bytes, reason: str) -> Path:
 
 
 @task(cache_policy=NONE)
-def ingest_file(home: str, path: str, source: str | None = None) -> dict:
-    """Read, redact and store one export; returns what happened (never raw text)."""
+def ingest_file(home: str, path: str, name: str, source: str | None = None) -> dict:
+    """Read, redact and store one export; returns what happened (never answer text)."""
     ws = workspace(home)
-    src_path = Path(path)
-    data = src_path.read_bytes()
+    data = Path(path).read_bytes()
     digest = sha256(data)
-    name = src_path.name
     with connect(ws.db_path) as con:
-        row = con.execute("SELECT status, n_answers FROM files WHERE file_hash = ?", [digest]).fetchone()
+        row = con.execute("SELECT status, n_answers, reason FROM files WHERE file_hash = ?", [digest]).fetchone()
     if row and row[0] == "ingested":
         return {"file": name, "status": "unchanged", "answers": row[1]}
-    raw_path = place_in_raw(ws, src_path, data, digest)
-    if source:
-        remember_source(ws, raw_path, source)
-    else:
-        source = source_for(ws, raw_path, load_manifest(ws))
+    if row and row[0] == "quarantined":
+        return {"file": name, "status": "quarantined", "reason": row[2]}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
+    raw_rel = Path(path).resolve().relative_to(ws.home).as_posix() if ws.home in Path(path).resolve().parents else path
     try:
         answers, info = read_export(data, name, source)
     except IngestError as e:
-        reason = f"{name} was not ingested.\n\n{e}\n\nThe original file is kept unchanged at {raw_path}."
+        reason = (f"{name} was not ingested.\n\n{e}\n\nThe original file is kept unchanged here. "
+                  "Once fixed, drop the corrected file into data/raw/inbox/ (or run `engage ingest`).")
         quarantine(ws, name, data, reason)
         with connect(ws.db_path) as con, transaction(con):
             con.execute("DELETE FROM files WHERE file_hash = ?", [digest])
             con.execute("INSERT INTO files VALUES (?, ?, ?, ?, NULL, NULL, 0, 'quarantined', ?, ?, NULL)",
-                        [digest, name, raw_path.relative_to(ws.home).as_posix(), source, str(e), now])
+                        [digest, name, raw_rel, source, str(e), now])
+        if ws.store in Path(path).resolve().parents:  # a bad drop leaves the store; its bytes are in quarantine
+            Path(path).unlink(missing_ok=True)
+            Path(path).with_name(f"{digest}.meta.json").unlink(missing_ok=True)
         return {"file": name, "status": "quarantined", "reason": str(e)}
 
     frame = answers_frame(answers, digest)
@@ -148,8 +170,8 @@ def ingest_file(home: str, path: str, source: str | None = None) -> dict:
         con.unregister("new_answers")
         con.execute("DELETE FROM files WHERE file_hash = ?", [digest])
         con.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, 'ingested', NULL, ?, ?)",
-                    [digest, name, raw_path.relative_to(ws.home).as_posix(), source, info.format, info.layout,
-                     len(frame), now, 0 if info.layout == "wide" else 1])
+                    [digest, name, raw_rel, source, info.format, info.layout, len(frame), now,
+                     0 if info.layout == "wide" else 1])
     return {"file": name, "status": "ingested", "answers": len(frame), "layout": info.layout}
 
 
@@ -224,11 +246,16 @@ def segment_answers(home: str) -> int:
 
 @flow(name="engage-ingest")
 def ingest_flow(home: str, paths: list[str] | None = None, source: str | None = None) -> dict:
-    """Ingest the given files (or every export in data/raw), then dedupe and segment."""
+    """Ingest the given files (copied into the store first), or the inbox and everything in
+    data/raw; then count shared answers once and segment what is new."""
     ws = workspace(home).ensure()
     logger = get_run_logger()
-    targets = [Path(p) for p in paths] if paths else discover(ws)
-    results = [ingest_file(str(ws.home), str(p), source) for p in targets]
+    if paths:
+        targets = [add_to_store(ws, Path(p).read_bytes(), Path(p).name, source) for p in paths]
+    else:
+        collect_inbox(ws)
+        targets = discover(ws)
+    results = [ingest_file(str(ws.home), str(t.path), t.name, t.source) for t in targets]
     n_dup = resolve_duplicates(str(ws.home))
     n_seg = segment_answers(str(ws.home))
     for r in results:

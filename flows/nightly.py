@@ -6,6 +6,7 @@ from prefect import flow, get_run_logger
 from flows.analyse import analyse_flow
 from flows.ingest import ingest_flow
 from flows.report import report_flow
+from flows.store import write_snapshot
 from flows.settings import resolve_taxonomy, workspace
 from flows.train import train_flow
 
@@ -17,7 +18,8 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0) -> dict:
     ingested = ingest_flow(str(ws.home))
     trained = train_flow(str(ws.home), taxonomy)
     analysed = analyse_flow(str(ws.home), taxonomy, seed)
-    reports = report_flow(str(ws.home), taxonomy)
+    reports = report_flow(str(ws.home), taxonomy, from_snapshot=False)
+    write_snapshot(ws.db_path, ws.snapshot_path)
     get_run_logger().info("nightly run for %s finished: %s", tax.id, reports)
     return {"ingest": ingested, "train": {k: trained[k] for k in ("trained", "model_version", "oof_macro_f1")},
             "analyse": analysed, "reports": reports}

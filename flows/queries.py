@@ -4,13 +4,13 @@ from __future__ import annotations
 import pandas as pd
 
 from flows.settings import Workspace, resolve_taxonomy
-from flows.store import connect
+from flows.store import connect, reader_path
 
 
 def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
     """One row per counted answer: identity, redacted text, labels, a score per category, themes."""
     tax = resolve_taxonomy(taxonomy, ws.home)
-    with connect(ws.db_path, read_only=True) as con:
+    with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
         ans = con.execute("SELECT answer_id, source_file, respondent_id, question, source, text FROM answers "
                           "WHERE duplicate_of IS NULL ORDER BY source_file, row_order").df()
         pred = con.execute("SELECT answer_id, code, score, assigned FROM predictions WHERE taxonomy_id = ?",
@@ -38,7 +38,7 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str, source: str | N
     """The most typical segment of each theme in turn (round-robin over themes), one per person."""
     tax = resolve_taxonomy(taxonomy, ws.home)
     tax.category(code)
-    with connect(ws.db_path, read_only=True) as con:
+    with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
         df = con.execute("""
             SELECT t.rank, t.statement, s.text AS quote, a.source, a.source_file, a.respondent_id, m.centrality
             FROM theme_members m JOIN themes t USING (taxonomy_id, code, theme_id)

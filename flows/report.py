@@ -12,17 +12,17 @@ from prefect.cache_policies import NONE
 
 from flows.files import atomic_write_text
 from flows.settings import resolve_taxonomy, workspace
-from flows.store import connect
+from flows.store import connect, reader_path
 
 FORMATS = ("md", "json")
 SOURCE_NAMES = {"public": "public", "staff": "staff", "healthwatch": "Healthwatch", "partner": "partner"}
 
 
-def build_report(home: str, taxonomy: str | None) -> dict:
+def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -> dict:
     """The they-said document as a dict (the JSON schema other tools rely on)."""
     ws = workspace(home)
     tax = resolve_taxonomy(taxonomy, ws.home)
-    with connect(ws.db_path, read_only=True) as con:
+    with connect(db_path or ws.db_path, read_only=True) as con:
         themes = con.execute("SELECT code, detail FROM themes WHERE taxonomy_id = ? ORDER BY code, rank",
                              [tax.id]).fetchall()
         counts = dict(con.execute(
@@ -93,9 +93,10 @@ def render_markdown(doc: dict) -> str:
 
 
 @task(cache_policy=NONE)
-def write_reports(home: str, taxonomy: str | None, formats: tuple[str, ...] = FORMATS) -> list[str]:
+def write_reports(home: str, taxonomy: str | None, formats: tuple[str, ...] = FORMATS,
+                  from_snapshot: bool = False) -> list[str]:
     ws = workspace(home)
-    doc = build_report(home, taxonomy)
+    doc = build_report(home, taxonomy, reader_path(ws.db_path, ws.snapshot_path) if from_snapshot else ws.db_path)
     out_dir = ws.reports / doc["taxonomy"]["id"]
     written: list[Path] = []
     if "json" in formats:
@@ -108,9 +109,11 @@ def write_reports(home: str, taxonomy: str | None, formats: tuple[str, ...] = FO
 
 
 @flow(name="engage-report")
-def report_flow(home: str, taxonomy: str | None = None, formats: list[str] | None = None) -> list[str]:
+def report_flow(home: str, taxonomy: str | None = None, formats: list[str] | None = None,
+                from_snapshot: bool = True) -> list[str]:
+    """Rewrite the reports; by default from the last complete run (safe while a run is going on)."""
     fmts = tuple(formats or FORMATS)
     unknown = set(fmts) - set(FORMATS)
     if unknown:
         raise ValueError(f"unknown report format(s) {', '.join(sorted(unknown))}: choose from {', '.join(FORMATS)}")
-    return write_reports(home, taxonomy, fmts)
+    return write_reports(home, taxonomy, fmts, from_snapshot)

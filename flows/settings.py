@@ -47,12 +47,27 @@ class Workspace:
         return self.raw / "quarantine"
 
     @property
+    def inbox(self) -> Path:
+        return self.raw / "inbox"
+
+    @property
+    def store(self) -> Path:
+        """Content-addressed copies of every file added through the inbox or `engage ingest`."""
+        return self.raw / "store"
+
+    @property
     def processed(self) -> Path:
         return self.home / "data" / "processed"
 
     @property
     def db_path(self) -> Path:
         return self.processed / "engage.duckdb"
+
+    @property
+    def snapshot_path(self) -> Path:
+        """A copy of the database as of the last complete run: what readers (export, quotes,
+        report) open, so they never wait for, or see half of, a run in progress."""
+        return self.processed / "engage.snapshot.duckdb"
 
     @property
     def models(self) -> Path:
@@ -67,7 +82,7 @@ class Workspace:
         return self.home / ".prefect"
 
     def ensure(self) -> "Workspace":
-        for p in (self.raw, self.labels_dir, self.processed, self.models, self.reports, self.prefect_home):
+        for p in (self.raw, self.inbox, self.labels_dir, self.processed, self.models, self.reports, self.prefect_home):
             p.mkdir(parents=True, exist_ok=True)
         return self
 

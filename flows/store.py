@@ -3,6 +3,7 @@ and every write inside a transaction, so a killed run never leaves half its rows
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Iterator
@@ -47,7 +48,7 @@ class DatabaseBusy(RuntimeError):
 
 
 @contextlib.contextmanager
-def connect(db_path: Path, read_only: bool = False, wait_seconds: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(db_path: Path, read_only: bool = False, wait_seconds: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the database, waiting a while if another engage command is writing to it."""
     db_path.parent.mkdir(parents=True, exist_ok=True)
     if read_only and not db_path.exists():
@@ -79,6 +80,26 @@ def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConne
         con.execute("ROLLBACK")
         raise
     con.execute("COMMIT")
+
+
+def write_snapshot(db_path: Path, snapshot_path: Path) -> None:
+    """Copy the database, from inside a connection that holds its lock (so no writer is half-way
+    through), to a temporary file that is then renamed over the previous snapshot."""
+    tmp = snapshot_path.with_name(f".{snapshot_path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    with connect(db_path) as con:
+        name = con.execute("SELECT current_database()").fetchone()[0]
+        con.execute(f"ATTACH '{tmp}' AS snap")
+        try:
+            con.execute(f'COPY FROM DATABASE "{name}" TO snap')
+        finally:
+            con.execute("DETACH snap")
+    os.replace(tmp, snapshot_path)
+
+
+def reader_path(db_path: Path, snapshot_path: Path) -> Path:
+    """Readers use the last complete run's snapshot; before any run has finished, the database."""
+    return snapshot_path if snapshot_path.exists() else db_path
 
 
 def cached_embeddings(con: duckdb.DuckDBPyConnection, hashes: list[str], model: str) -> dict[str, np.ndarray]:

@@ -36,12 +36,13 @@ def home(tmp_path_factory, exports, prefect_harness) -> Path:
 
     home = make_home(tmp_path_factory.mktemp("work"))
     assert main(["--home", str(home), "ingest", str(exports / "staff_survey.csv"), "--source", "staff"]) == 0
+    assert (exports / "staff_survey.csv").exists()  # the officer's own copy is left alone
     shutil.copy(exports / "public_survey.csv", home / "data/raw/public_survey.csv")
-    shutil.copy(exports / "broken.xlsx", home / "data/raw/broken.xlsx")
-    manifest = yaml.safe_load((home / "config/sources.yaml").read_text())  # written by `ingest --source`
-    assert manifest["files"] == [{"pattern": "staff_survey.csv", "source": "staff"}]
-    manifest["files"].append({"pattern": "public_survey.csv", "source": "public"})
-    (home / "config/sources.yaml").write_text(yaml.safe_dump(manifest))
+    (home / "config").mkdir()
+    (home / "config/sources.yaml").write_text(yaml.safe_dump({"files": [{"pattern": "public_survey.csv",
+                                                                         "source": "public"}]}))
+    (home / "data/raw/inbox").mkdir(exist_ok=True)
+    shutil.copy(exports / "broken.xlsx", home / "data/raw/inbox/broken.xlsx")
     assert main(["--home", str(home), "run"]) == 1  # the broken file makes the run exit non-zero…
     return home
 
@@ -56,12 +57,26 @@ def db(home: Path):
 
 def test_broken_file_is_quarantined_with_a_reason_and_the_rest_runs(home):
     q = home / "data/raw/quarantine"
-    assert (q / "broken.xlsx").read_bytes().startswith(b"PK\x03\x04")
+    assert (q / "broken.xlsx").read_bytes().startswith(b"PK\x03\x04")  # the original bytes, kept
     reason = (q / "broken.xlsx.reason.txt").read_text()
     assert "broken.xlsx" in reason and "again" in reason
-    assert (home / "data/raw/broken.xlsx").exists()  # raw data is never moved or edited
+    assert not list((home / "data/raw/inbox").iterdir())  # moved out of the inbox
+    assert not any(p.suffix == ".xlsx" for p in (home / "data/raw/store").rglob("*"))
     doc = report(home)  # …but the good files were analysed and reported
     assert sum(c["n_responses"] for c in doc["categories"]) > 50
+
+
+def test_files_added_through_the_cli_are_kept_by_content(home, exports):
+    from flows.cli import main
+
+    stored = [p for p in (home / "data/raw/store").rglob("*.csv")]
+    assert len(stored) == 1 and stored[0].read_bytes() == (exports / "staff_survey.csv").read_bytes()
+    # the same bytes under another name are recognised and not counted twice
+    renamed = exports / "staff_again.csv"
+    shutil.copy(exports / "staff_survey.csv", renamed)
+    assert main(["--home", str(home), "ingest", str(renamed), "--source", "staff"]) == 0
+    assert len(list((home / "data/raw/store").rglob("*.csv"))) == 1
+    assert db(home).execute("SELECT count(*) FROM answers WHERE source = 'staff'").fetchone()[0] == 60
 
 
 def test_answers_are_stored_once_redacted_with_stable_identity(home):
@@ -110,7 +125,7 @@ def test_rerun_is_idempotent(home):
     con = db(home)
     n_before = con.execute("SELECT count(*) FROM answers").fetchone()[0]
     con.close()
-    assert main(["--home", str(home), "run"]) == 1  # still reports the quarantined file
+    assert main(["--home", str(home), "run"]) == 0  # the quarantined file was reported when it was dropped
     con = db(home)
     assert con.execute("SELECT count(*) FROM answers").fetchone()[0] == n_before
     assert report(home) == before
