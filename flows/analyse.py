@@ -3,6 +3,7 @@ and turn them into "they said" statements with evidence."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ from flows.store import connect, transaction
 from flows.train import load_model
 from nlp.embed import embed
 from nlp.summarise import summarise_theme
+from nlp.stability import ThemeState, change_log, match_themes
 from nlp.themes import CategoryThemer
 
 # A segment speaks to a category when its own score reaches this share of the category's threshold
@@ -81,47 +83,91 @@ def category_segments(con, tax_id: str, code: str, threshold: float) -> pd.DataF
     return df[keep].reset_index(drop=True)
 
 
+def previous_themes(con, tax_id: str) -> tuple[dict[str, list[ThemeState]], dict[str, int]]:
+    """Last run's themes per category, and the highest theme number ever used per category."""
+    rows = con.execute("SELECT code, theme_id, statement, n_people, centroid FROM themes WHERE taxonomy_id = ?",
+                       [tax_id]).fetchall()
+    members = con.execute("SELECT theme_id, list(DISTINCT answer_id) FROM theme_members WHERE taxonomy_id = ? "
+                          "GROUP BY theme_id", [tax_id]).fetchall()
+    ids = con.execute("SELECT theme_id FROM themes WHERE taxonomy_id = ? UNION "
+                      "SELECT theme_id FROM theme_changes WHERE taxonomy_id = ?", [tax_id, tax_id]).fetchall()
+    by_theme = dict(members)
+    prev: dict[str, list[ThemeState]] = {}
+    for code, tid, statement, n, centroid in rows:
+        if centroid is None:
+            continue
+        prev.setdefault(code, []).append(ThemeState(np.frombuffer(centroid, dtype=np.float32), frozenset(by_theme.get(tid, [])),
+                                                    n, tid, statement))
+    highest: dict[str, int] = {}
+    for (tid,) in ids:
+        code, _, num = tid.rpartition("-")
+        if num.isdigit():
+            highest[code] = max(highest.get(code, 0), int(num))
+    return prev, highest
+
+
 @task(cache_policy=NONE)
 def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
-    """Themes and statements for every substantive category, stored with their member segments."""
+    """Themes and statements for every substantive category, matched to the previous run's themes
+    so ids and wording stay put unless the evidence changed; stored with their member segments."""
     ws = workspace(home)
     tax = resolve_taxonomy(taxonomy, ws.home)
     _, meta = load_model(ws, tax)
-    theme_rows, member_rows, summary = [], [], {}
+    with connect(ws.db_path) as con:
+        prev, highest = previous_themes(con, tax.id)
+    theme_rows, member_rows, change_rows, summary = [], [], [], {}
+    run_at = datetime.now(timezone.utc).replace(tzinfo=None)
     cats = [c for c in tax.categories if not c.is_other]
     for cat in tqdm(cats, desc="themes", unit="category", disable=None):
         with connect(ws.db_path) as con:
             seg = category_segments(con, tax.id, cat.code, meta["thresholds"][cat.code])
-        if seg.empty:
-            summary[cat.code] = 0
-            continue
-        emb = get_embeddings(ws, seg["text"].tolist(), progress=False)
-        themer = CategoryThemer(random_state=seed).fit(seg["text"].tolist(), emb)
-        statements = []
-        for theme in themer.themes_:
-            idx = np.asarray(theme.members)
-            st = summarise_theme(theme.id, seg.iloc[idx].reset_index(drop=True), emb[idx], theme.keywords, embed)
-            statements.append((theme, idx, st))
-        statements.sort(key=lambda x: (-x[2].n, x[0].id))
-        for rank, (theme, idx, st) in enumerate(statements, 1):
-            tid = f"{cat.code}-{rank}"
-            detail = st.as_dict() | {"theme_id": tid, "method": themer.method_}
-            theme_rows.append((tax.id, cat.code, tid, rank, st.text, st.n, json.dumps(detail, ensure_ascii=False)))
-            cent = emb[idx] @ theme.centroid
-            for i, c in zip(idx, cent):
-                member_rows.append((tax.id, cat.code, tid, seg["answer_id"].iat[i], int(seg["seg_index"].iat[i]), float(c)))
-        outliers = int((themer.labels_ < 0).sum())
-        summary[cat.code] = {"segments": len(seg), "themes": len(statements), "unthemed": outliers,
-                             "method": themer.method_}
+        current: list[ThemeState] = []
+        if not seg.empty:
+            emb = get_embeddings(ws, seg["text"].tolist(), progress=False)
+            themer = CategoryThemer(random_state=seed).fit(seg["text"].tolist(), emb)
+            found = []
+            for theme in themer.themes_:
+                idx = np.asarray(theme.members)
+                st = summarise_theme(theme.id, seg.iloc[idx].reset_index(drop=True), emb[idx], theme.keywords, embed)
+                state = ThemeState(theme.centroid, frozenset(seg["answer_id"].iloc[idx]), st.n)
+                found.append((theme, idx, st, state))
+            matches = match_themes(prev.get(cat.code, []), [f[3] for f in found])
+            old_statement = {p.id: p.statement for p in prev.get(cat.code, [])}
+            for (theme, idx, st, state), m in zip(found, matches):
+                if m.previous_id:
+                    state.id = m.previous_id
+                else:
+                    highest[cat.code] = highest.get(cat.code, 0) + 1
+                    state.id = f"{cat.code}-{highest[cat.code]}"
+                state.statement = old_statement[m.previous_id] if m.keep_statement else st.text
+                current.append(state)
+            found_sorted = sorted(zip(found, current), key=lambda x: (-x[0][2].n, x[1].id))
+            for rank, ((theme, idx, st, _), state) in enumerate(found_sorted, 1):
+                detail = st.as_dict() | {"theme_id": state.id, "text": state.statement, "method": themer.method_}
+                theme_rows.append((tax.id, cat.code, state.id, rank, state.statement, st.n,
+                                   json.dumps(detail, ensure_ascii=False), theme.centroid.astype(np.float32).tobytes()))
+                for i, c in zip(idx, emb[idx] @ theme.centroid):
+                    member_rows.append((tax.id, cat.code, state.id, seg["answer_id"].iat[i], int(seg["seg_index"].iat[i]),
+                                        float(c)))
+            summary[cat.code] = {"segments": len(seg), "themes": len(found), "unthemed": int((themer.labels_ < 0).sum()),
+                                 "method": themer.method_}
+        else:
+            summary[cat.code] = {"segments": 0, "themes": 0, "unthemed": 0, "method": None}
+        for e in change_log(prev.get(cat.code, []), current):
+            change_rows.append((run_at, tax.id, cat.code, e["theme_id"], e["change"], e["statement"], e["n_before"],
+                                e["n_after"], e.get("statement_before")))
     with connect(ws.db_path) as con, transaction(con):
         con.execute("DELETE FROM themes WHERE taxonomy_id = ?", [tax.id])
         con.execute("DELETE FROM theme_members WHERE taxonomy_id = ?", [tax.id])
         if theme_rows:
-            con.executemany("INSERT INTO themes VALUES (?, ?, ?, ?, ?, ?, ?)", theme_rows)
+            con.executemany("INSERT INTO themes (taxonomy_id, code, theme_id, rank, statement, n_people, detail, centroid) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", theme_rows)
         if member_rows:
             con.register("m", pd.DataFrame(member_rows, columns=["taxonomy_id", "code", "theme_id", "answer_id",
                                                                  "seg_index", "centrality"]))
             con.execute("INSERT INTO theme_members SELECT * FROM m")
+        if change_rows:
+            con.executemany("INSERT INTO theme_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", change_rows)
     return summary
 
 

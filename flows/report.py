@@ -49,6 +49,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         if c.is_other:
             continue
         statements = [{"id": d["theme_id"], "text": d["text"], "n": d["n"], "by_source": d["by_source"],
+                       **{k: d[k] for k in ("by_sentiment", "by_locality", "by_age_band") if k in d},
                        "keywords": d["keywords"], "quotes": d["quotes"], "answers": d["answers"]}
                       for d in by_code.get(c.code, [])]
         categories.append({"code": c.code, "title": c.title, "kind": c.kind,
@@ -61,6 +62,32 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
                    "by_source": by_source, "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0},
         "files": files, "categories": categories,
     }
+
+
+def build_changes(home: str, taxonomy: str | None, db_path: Path | None = None) -> dict:
+    """What changed in the themes at the last run (new, grown, shrunk, reworded, vanished)."""
+    ws = workspace(home)
+    tax = resolve_taxonomy(taxonomy, ws.home)
+    with connect(db_path or ws.db_path, read_only=True) as con:
+        df = con.execute("SELECT run_at, code, theme_id, change, statement, n_before, n_after, statement_before "
+                         "FROM theme_changes WHERE taxonomy_id = ? AND run_at = (SELECT max(run_at) FROM "
+                         "theme_changes WHERE taxonomy_id = ?) ORDER BY code, change, theme_id",
+                         [tax.id, tax.id]).df()
+    events = [{k: (None if v != v else v) for k, v in r.items() if k != "run_at"} for r in df.to_dict("records")]
+    run_at = df["run_at"].iat[0].isoformat(timespec="seconds") if len(df) else None
+    return {"taxonomy": tax.id, "run_at": run_at, "changes": events}
+
+
+def render_changes(doc: dict) -> str:
+    lines = [f"# Theme changes at the run of {doc['run_at'] or '(no run yet)'}", ""]
+    changed = [e for e in doc["changes"] if e["change"] != "unchanged"]
+    if not changed:
+        return "\n".join(lines + ["No theme changed since the previous run.", ""])
+    lines += ["| category | theme | change | people before | people now | statement |", "|---|---|---|---|---|---|"]
+    for e in changed:
+        text = e["statement"] + (f" (was: {e['statement_before']})" if e.get("statement_before") else "")
+        lines.append(f"| {e['code']} | {e['theme_id']} | {e['change']} | {e['n_before']} | {e['n_after']} | {text} |")
+    return "\n".join(lines + [""])
 
 
 def _sources(by_source: dict) -> str:
@@ -84,8 +111,8 @@ def render_markdown(doc: dict) -> str:
         for s in c["statements"]:
             lines += [f"### {s['text']}", "", f"Raised by {s['n']} people ({_sources(s['by_source'])}).", ""]
             for q in s["quotes"]:
-                lines += [f"> “{q['text']}”", f"> — {SOURCE_NAMES.get(q['source'], q['source'])}, "
-                          f"{q['source_file']}, respondent {q['respondent_id']}", ""]
+                lines += [f"> “{q['text']}”", f"> — {q.get('attribution') or q['source']} "
+                          f"({q['source_file']}, respondent {q['respondent_id']})", ""]
     bad = [f for f in doc["files"] if f["status"] != "ingested"]
     if bad:
         lines += ["## Files not included", ""] + [f"- {f['source_file']}: {f['reason']}" for f in bad] + [""]
@@ -96,7 +123,8 @@ def render_markdown(doc: dict) -> str:
 def write_reports(home: str, taxonomy: str | None, formats: tuple[str, ...] = FORMATS,
                   from_snapshot: bool = False) -> list[str]:
     ws = workspace(home)
-    doc = build_report(home, taxonomy, reader_path(ws.db_path, ws.snapshot_path) if from_snapshot else ws.db_path)
+    db = reader_path(ws.db_path, ws.snapshot_path) if from_snapshot else ws.db_path
+    doc = build_report(home, taxonomy, db)
     out_dir = ws.reports / doc["taxonomy"]["id"]
     written: list[Path] = []
     if "json" in formats:
@@ -105,6 +133,9 @@ def write_reports(home: str, taxonomy: str | None, formats: tuple[str, ...] = FO
     if "md" in formats:
         atomic_write_text(out_dir / "they-said.md", render_markdown(doc))
         written.append(out_dir / "they-said.md")
+    changes = build_changes(home, taxonomy, db)
+    atomic_write_text(out_dir / "changes.json", json.dumps(changes, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out_dir / "changes.md", render_changes(changes))
     return [str(p) for p in written]
 
 

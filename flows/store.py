@@ -34,6 +34,10 @@ CREATE TABLE IF NOT EXISTS segment_scores (
 CREATE TABLE IF NOT EXISTS themes (
     taxonomy_id VARCHAR, code VARCHAR, theme_id VARCHAR, rank INTEGER, statement VARCHAR,
     n_people INTEGER, detail VARCHAR, PRIMARY KEY (taxonomy_id, code, theme_id));
+ALTER TABLE themes ADD COLUMN IF NOT EXISTS centroid BLOB;
+CREATE TABLE IF NOT EXISTS theme_changes (
+    run_at TIMESTAMP, taxonomy_id VARCHAR, code VARCHAR, theme_id VARCHAR, change VARCHAR,
+    statement VARCHAR, n_before INTEGER, n_after INTEGER, statement_before VARCHAR);
 CREATE TABLE IF NOT EXISTS theme_members (
     taxonomy_id VARCHAR, code VARCHAR, theme_id VARCHAR, answer_id VARCHAR, seg_index INTEGER,
     centrality DOUBLE, PRIMARY KEY (taxonomy_id, code, answer_id, seg_index));

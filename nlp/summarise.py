@@ -13,6 +13,8 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from nlp.attribution import attribution, facets
+
 Encoder = Callable[[Sequence[str]], np.ndarray]
 
 _CLAUSE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[-–—]\s+|\s*\(\s*|\s*\)\s*|,\s+(?=but\b|and then\b|so\b|because\b)|\n+")
@@ -174,12 +176,21 @@ def summarise_theme(theme_id: int, seg: pd.DataFrame, emb: np.ndarray, keywords:
     persons = (seg["source_file"] + "\x1f" + seg["respondent_id"]).tolist()
     statement = make_statement(texts, emb, centroid, keywords, encode)
     q_idx = select_quotes(texts, emb, centroid, persons, n=n_quotes)
+    meta = seg["metadata"] if "metadata" in seg else pd.Series(["{}"] * len(seg), index=seg.index)
     quotes = [{"text": trim_quote(texts[i]), "source": seg["source"].iat[i],
-               "source_file": seg["source_file"].iat[i], "respondent_id": seg["respondent_id"].iat[i]}
+               "source_file": seg["source_file"].iat[i], "respondent_id": seg["respondent_id"].iat[i],
+               "attribution": attribution(seg["source"].iat[i], meta.iat[i])}
               for i in q_idx]
-    people = seg.drop_duplicates(["source_file", "respondent_id"])
+    people = seg.assign(_facets=[facets(m) for m in meta]).drop_duplicates(["source_file", "respondent_id"])
     by_source = {str(k): int(v) for k, v in people["source"].value_counts().sort_index().items()}
+    extra = {}
+    for facet in ("locality", "age_band"):
+        values = [f[facet] for f in people["_facets"] if facet in f]
+        if values:
+            extra[f"by_{facet}"] = dict(sorted(pd.Series(values).value_counts().to_dict().items()))
+    if "sentiment" in seg:
+        extra["by_sentiment"] = {str(k): int(v) for k, v in people["sentiment"].value_counts().sort_index().items()}
     answers = (seg[["source_file", "respondent_id", "question"]].drop_duplicates()
                .sort_values(["source_file", "respondent_id", "question"]).to_dict("records"))
     return Statement(theme_id=theme_id, text=statement, keywords=list(keywords), n=len(people),
-                     by_source=by_source, quotes=quotes, answers=answers, n_segments=len(seg))
+                     by_source=by_source, quotes=quotes, answers=answers, n_segments=len(seg), extra=extra)
