@@ -11,7 +11,8 @@ export TOKENIZERS_PARALLELISM := false
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test venv clean benchmarks
+.PHONY: run test venv clean benchmarks chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 venv: $(STAMP)
 
@@ -25,8 +26,14 @@ $(STAMP): requirements.txt pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/engage run
 
-test: $(STAMP)
+# The HTML report is tested in a real headless Chromium (Debian's package; no browser download).
+test: $(STAMP) chromium
 	$(PY) -m pytest -q
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the HTML report test"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 benchmarks: $(STAMP)
 	$(PY) benchmarks/evaluate.py

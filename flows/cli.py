@@ -24,7 +24,7 @@ typical use:
                                                changed, classify, find themes, write reports
   engage ingest survey.xlsx --source staff     add one export now (copied into data/raw/)
   engage train --labels coded_answers.csv      add labelled answers (text, labels) and retrain
-  engage report --format md,json               rewrite the reports from the last run
+  engage report --format md,json,html,docx     rewrite the reports from the last run
   engage quotes --category AIM2 --source public -n 5
   engage export responses --out answers.csv    one row per answer with labels and scores
   engage serve                                 local Prefect server + nightly schedule (02:00)
@@ -33,7 +33,7 @@ working area: --home DIR, else $ENGAGE_HOME, else this repository. It holds
   data/raw/         exports as dropped (may contain personal data: restrict access)
   data/raw/labels/<taxonomy id>/   labelled answers used for training
   data/processed/   the database (engage.duckdb) and models (redacted text only)
-  reports/<taxonomy id>/they-said.md, they-said.json
+  reports/<taxonomy id>/they-said.md, .json, .html, .docx; changes.md (themes new/grown/shrunk since last run)
   config/sources.yaml   which group (public/staff/healthwatch/partner) each export speaks for
 """
 
@@ -103,7 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="rewrite the they-said reports from the last run",
                        description="Rebuild reports/<taxonomy id>/they-said.* from the database, without "
                                    "re-running any model.")
-    p.add_argument("--format", default="md,json", help="comma-separated formats: md, json (default: md,json)")
+    p.add_argument("--format", default="md,json,html,docx",
+                   help="comma-separated formats: md, json, html, docx (default: all four)")
     _common(p)
 
     p = sub.add_parser("quotes", help="representative quotes for a category, for pasting into a document",

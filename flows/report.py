@@ -10,11 +10,13 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.files import atomic_write_text
+from flows.files import atomic_write_bytes, atomic_write_text
+from flows.report_docx import render_docx
+from flows.report_html import render_html
 from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, reader_path
 
-FORMATS = ("md", "json")
+FORMATS = ("md", "json", "html", "docx")
 SOURCE_NAMES = {"public": "public", "staff": "staff", "healthwatch": "Healthwatch", "partner": "partner"}
 
 
@@ -133,6 +135,12 @@ def write_reports(home: str, taxonomy: str | None, formats: tuple[str, ...] = FO
     if "md" in formats:
         atomic_write_text(out_dir / "they-said.md", render_markdown(doc))
         written.append(out_dir / "they-said.md")
+    if "html" in formats:
+        atomic_write_text(out_dir / "they-said.html", render_html(doc))
+        written.append(out_dir / "they-said.html")
+    if "docx" in formats:
+        atomic_write_bytes(out_dir / "they-said.docx", render_docx(doc))
+        written.append(out_dir / "they-said.docx")
     changes = build_changes(home, taxonomy, db)
     atomic_write_text(out_dir / "changes.json", json.dumps(changes, indent=2, ensure_ascii=False) + "\n")
     atomic_write_text(out_dir / "changes.md", render_changes(changes))

@@ -1,0 +1,69 @@
+"""they-said.docx: one section per aim/enabler in Word's built-in styles (Heading 1/2/3, List
+Bullet, Quote, Table Grid), so it pastes into a strategy template and takes on its look."""
+from __future__ import annotations
+
+import io
+
+from docx import Document
+from docx.shared import Pt
+
+SOURCES = ("public", "staff", "healthwatch", "partner")
+SOURCE_NAMES = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
+
+
+def _quote(doc, q: dict) -> None:
+    p = doc.add_paragraph(f"“{q['text']}”", style="Quote")
+    p.add_run(f" — {q.get('attribution') or q['source']}").italic = True
+
+
+def render_docx(report: dict) -> bytes:
+    doc = Document()
+    doc.core_properties.title = f"{report['taxonomy']['title']}: what people said"
+    doc.add_heading(f"{report['taxonomy']['title']}: what people said", level=0)
+    t = report["totals"]
+    by = ", ".join(f"{n} {SOURCE_NAMES.get(s, s).lower()}" for s, n in t["by_source"].items())
+    doc.add_paragraph(f"{t['answers']} answers from {t['people']} people ({by}). Counts are people, not "
+                      "answers. Quotes are redacted of personal details.")
+    for c in report["categories"]:
+        doc.add_heading(f"{c['code']}: {c['title']}", level=1)
+        doc.add_paragraph(f"{c['n_responses']} answers from {c['n_people']} people speak to this.")
+        if not c["statements"]:
+            doc.add_paragraph("Nobody raised this in the answers analysed.")
+            continue
+        head = doc.add_paragraph()
+        head.add_run(report["heading"]).bold = True
+        for s in c["statements"]:
+            doc.add_paragraph(s["text"], style="List Bullet")
+        doc.add_heading("Evidence", level=2)
+        table = doc.add_table(rows=1, cols=2 + len(SOURCES))
+        table.style = "Table Grid"
+        for cell, text in zip(table.rows[0].cells, ["Statement", "People", *(SOURCE_NAMES[s] for s in SOURCES)]):
+            cell.text = text
+            cell.paragraphs[0].runs[0].bold = True
+        for s in c["statements"]:
+            cells = table.add_row().cells
+            for cell, text in zip(cells, [s["text"], str(s["n"]), *(str(s["by_source"].get(x, 0)) for x in SOURCES)]):
+                cell.text = text
+        for s in c["statements"]:
+            doc.add_heading(s["text"], level=3)
+            doc.add_paragraph(f"Raised by {s['n']} {'person' if s['n'] == 1 else 'people'}.")
+            for q in s["quotes"]:
+                _quote(doc, q)
+    for style in ("Normal", "Quote"):
+        doc.styles[style].font.size = Pt(11)
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()
+
+
+def render_quotes_docx(title: str, quotes: list[dict]) -> bytes:
+    """A short document of quotes for `engage quotes --format docx`."""
+    doc = Document()
+    doc.add_heading(title, level=1)
+    for q in quotes:
+        _quote(doc, q)
+        if q.get("statement"):
+            doc.add_paragraph(f"Theme: {q['statement']}")
+    buf = io.BytesIO()
+    doc.save(buf)
+    return buf.getvalue()

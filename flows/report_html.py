@@ -1,0 +1,52 @@
+"""they-said.html: one self-contained page (no network) that a strategy author can open, filter
+and read. All response text goes through Jinja2's autoescaping, the only script is our own
+filter (allowed by hash in a Content-Security-Policy), and charts are inline SVG."""
+from __future__ import annotations
+
+import base64
+import hashlib
+from html import escape
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+TEMPLATES = Path(__file__).parent / "templates"
+SOURCE_NAMES = {"public": "public", "staff": "staff", "healthwatch": "Healthwatch", "partner": "partner"}
+SOURCE_COLOURS = {"public": "#005eb8", "staff": "#007f3b", "healthwatch": "#ffb81c", "partner": "#7c2855"}
+
+
+def theme_chart(statements: list[dict], width: int = 640) -> str:
+    """Horizontal bars, one per statement, split by source: who raised each theme at a glance."""
+    if not statements:
+        return ""
+    label_w, bar_h, gap = 260, 18, 6
+    top = max(s["n"] for s in statements) or 1
+    scale = (width - label_w - 40) / top
+    rows = []
+    for i, s in enumerate(statements):
+        y = i * (bar_h + gap)
+        label = s["text"] if len(s["text"]) <= 42 else s["text"][:41] + "…"
+        rows.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(label)}</text>')
+        x = float(label_w)
+        for src, colour in SOURCE_COLOURS.items():
+            n = s["by_source"].get(src, 0)
+            if n:
+                w = n * scale
+                rows.append(f'<rect x="{x:.1f}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
+                            f'<title>{escape(SOURCE_NAMES[src])}: {n}</title></rect>')
+                x += w
+        rows.append(f'<text x="{x + 4:.1f}" y="{y + 13}">{s["n"]}</text>')
+    height = len(statements) * (bar_h + gap)
+    legend = "".join(f'<span><i style="background:{c}"></i>{SOURCE_NAMES[s]}</span>' for s, c in SOURCE_COLOURS.items())
+    return (f'<div class="chart"><svg role="img" aria-label="Themes by number of people and source" '
+            f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{"".join(rows)}</svg>'
+            f'<div class="legend">{legend}</div></div>')
+
+
+def render_html(doc: dict) -> str:
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    script = (TEMPLATES / "filter.js").read_text(encoding="utf-8")
+    script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+    charts = {c["code"]: theme_chart(c["statements"]) for c in doc["categories"]}
+    return env.get_template("they-said.html.j2").render(doc=doc, charts=charts, script=script,
+                                                        script_hash=script_hash, source_names=SOURCE_NAMES)

@@ -1,0 +1,97 @@
+"""HTML and DOCX reports from a they-said document: escaping, structure, and the page in a real
+headless Chromium (Debian's `chromium`, installed by .ci/run)."""
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from docx import Document
+
+from flows.report_docx import render_docx
+from flows.report_html import render_html
+from tests.conftest import REPO
+
+HOSTILE = "<script>document.body.setAttribute('data-pwned','1')</script>"
+ONERROR = "<img src=x onerror=\"document.body.setAttribute('data-pwned','2')\">"
+
+
+def sample_doc() -> dict:
+    def statement(i, text, n, quotes, by_source):
+        return {"id": f"AIM3-{i}", "text": text, "n": n, "by_source": by_source, "keywords": ["parking"],
+                "quotes": [{"text": q, "source": "public", "source_file": "s.csv", "respondent_id": str(k),
+                            "attribution": "public survey, CA28, 65–74"} for k, q in enumerate(quotes)],
+                "answers": [{"source_file": "s.csv", "respondent_id": str(k), "question": "Q1"} for k in range(n)]}
+    return {
+        "taxonomy": {"id": "t", "title": "North Cumbria strategy"},
+        "heading": "When we asked people about what we must do over the next five years they said:",
+        "totals": {"answers": 10, "people": 8, "empty_answers": 0, "by_source": {"public": 6, "staff": 2}, "other": 0},
+        "files": [],
+        "categories": [
+            {"code": "AIM3", "title": "Safe services", "kind": "aim", "n_responses": 7, "n_people": 6, "statements": [
+                statement(1, "Free parking at the hospital", 4, ["Parking costs a fortune at the Cumberland Infirmary",
+                                                                 HOSTILE], {"public": 3, "staff": 1}),
+                statement(2, "Keep maternity services at West Cumberland Hospital", 2,
+                          [f"Maternity must stay in Whitehaven {ONERROR}"], {"public": 2})]},
+            {"code": "END", "title": "Digital care", "kind": "enabler", "n_responses": 0, "n_people": 0,
+             "statements": []}],
+    }
+
+
+def test_html_escapes_response_text():
+    html = render_html(sample_doc())
+    assert HOSTILE not in html and "<img src=x" not in html
+    assert "&lt;script&gt;" in html and "onerror=" in html.replace("&#34;", '"')  # shown as text
+    assert "Content-Security-Policy" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+    assert html.count("<svg") == 1  # one chart per category with statements
+
+
+def chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if not path:
+        pytest.fail("headless Chromium is needed for this test: `apt-get install -y chromium` (.ci/run does this)")
+    return path
+
+
+def run_chromium(args: list[str], tmp_path: Path) -> str:
+    base = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=3000"]
+    out = subprocess.run(base + args, capture_output=True, text=True, timeout=120)
+    return out.stdout
+
+
+def test_page_renders_filters_and_runs_no_script_from_data(tmp_path):
+    page = tmp_path / "they-said.html"
+    page.write_text(render_html(sample_doc()), encoding="utf-8")
+    dom = run_chromium(["--dump-dom", page.as_uri()], tmp_path)
+    assert "Free parking at the hospital" in dom and "data-pwned" not in dom.split("<body", 1)[1].split(">", 1)[0]
+    assert "<svg" in dom
+    # the filter (pre-filled from the URL) hides statements that do not match and says how many do
+    filtered = run_chromium(["--dump-dom", page.as_uri() + "#filter=maternity"], tmp_path)
+    assert "1 of 2 statements match" in filtered
+    body = filtered.split("<body", 1)[1]
+    assert "data-pwned" not in body.split(">", 1)[0]
+    details = [d for d in body.split("<details")[1:]]
+    hidden = [("hidden" in d.split(">", 1)[0]) for d in details]
+    assert hidden == [True, False]
+    artifacts = REPO / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    run_chromium([f"--screenshot={artifacts / 'they-said.png'}", "--window-size=1200,1600", page.as_uri()], tmp_path)
+    assert (artifacts / "they-said.png").stat().st_size > 10_000
+
+
+def test_docx_uses_word_styles_and_holds_the_evidence():
+    d = Document(io.BytesIO(render_docx(sample_doc())))
+    styles = [(p.style.name, p.text) for p in d.paragraphs]
+    assert ("Heading 1", "AIM3: Safe services") in styles
+    bullets = [t for s, t in styles if s == "List Bullet"]
+    assert bullets == ["Free parking at the hospital", "Keep maternity services at West Cumberland Hospital"]
+    quotes = [t for s, t in styles if s == "Quote"]
+    assert any(HOSTILE in q for q in quotes)  # shown as the words typed, never interpreted
+    assert all("public survey, CA28, 65–74" in q for q in quotes)
+    assert d.tables[0].style.name == "Table Grid"
+    assert [c.text for c in d.tables[0].rows[1].cells[:3]] == ["Free parking at the hospital", "4", "3"]
+    assert ("Normal", "Nobody raised this in the answers analysed.") in styles
