@@ -107,13 +107,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated formats: md, json, html, docx (default: all four)")
     _common(p)
 
-    p = sub.add_parser("quotes", help="representative quotes for a category, for pasting into a document",
-                       description="Print redacted quotes for one category, most typical of each theme first, "
-                                   "one per person.")
-    p.add_argument("--category", required=True, metavar="CODE", help="category code, e.g. AIM2")
+    p = sub.add_parser("quotes", help="representative quotes, for pasting into a document",
+                       description="Redacted quotes, most typical of each theme first and one per person, "
+                                   "attributed as a strategy would print them (\"public survey, CA28, 65–74\"). "
+                                   "Filter by category, theme, source, sentiment or locality, or search by "
+                                   "meaning with --about.",
+                       epilog="examples:\n  engage quotes --category AIM2 --source public -n 5\n"
+                              "  engage quotes --about \"video appointments\" --format md\n"
+                              "  engage quotes --category AIM3 --locality CA28 --format docx --out quotes.docx",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--category", metavar="CODE", help="category code, e.g. AIM2 (default: all)")
+    p.add_argument("--theme", metavar="ID", help="theme id from the report, e.g. AIM2-3")
     p.add_argument("--source", choices=SOURCES, help="only quotes from this group")
+    p.add_argument("--sentiment", choices=["negative", "neutral", "positive", "mixed"], help="only this sentiment")
+    p.add_argument("--locality", metavar="PLACE", help="only this locality, e.g. CA28 or 'Maryport drop-in'")
+    p.add_argument("--about", metavar="TEXT", help="search by meaning, e.g. \"video appointments\"")
     p.add_argument("-n", type=int, default=10, help="how many quotes (default 10)")
-    p.add_argument("--format", choices=["table", "md", "csv"], default="table", help="output format")
+    p.add_argument("--format", choices=["table", "md", "csv", "docx"], default="table", help="output format")
+    p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (required for docx)")
     _common(p)
 
     p = sub.add_parser("serve", help="run the nightly job on a schedule with a local Prefect server",
@@ -210,20 +221,34 @@ def cmd_export(args, ws) -> int:
 
 
 def cmd_quotes(args, ws) -> int:
+    from flows.files import atomic_write_bytes, atomic_write_text
     from flows.queries import quotes_table
+    from flows.report_docx import render_quotes_docx
 
-    df = quotes_table(ws, args.taxonomy, args.category, args.source, args.n)
+    df = quotes_table(ws, args.taxonomy, args.category, args.source, args.n, theme=args.theme,
+                      locality=args.locality, about=args.about, sentiment=args.sentiment)
     if df.empty:
-        print(f"no quotes for {args.category}" + (f" from {args.source}" if args.source else ""))
+        print("no quotes match those filters", file=sys.stderr)
+        return 0
+    if args.format == "docx":
+        if not args.out:
+            raise UserError("--format docx needs --out FILE.docx")
+        title = "Quotes" + (f": {args.category}" if args.category else "") + (f" about {args.about}" if args.about else "")
+        atomic_write_bytes(args.out, render_quotes_docx(title, df.to_dict("records")))
+        print(f"wrote {len(df)} quotes to {args.out}")
         return 0
     if args.format == "csv":
-        df.map(safe_cell).to_csv(sys.stdout, index=False)
+        text = df.map(safe_cell).to_csv(index=False)
     elif args.format == "md":
-        for r in df.itertuples():
-            print(f"> “{r.quote}”\n> — {r.source}, {r.source_file}, respondent {r.respondent_id} ({r.statement})\n")
+        text = "".join(f"> “{r.quote}”\n> — {r.attribution} ({r.theme_id}: {r.statement})\n\n" for r in df.itertuples())
     else:
-        for r in df.itertuples():
-            print(f"“{r.quote}”\n    — {r.source}, {r.source_file}, respondent {r.respondent_id}; theme: {r.statement}\n")
+        text = "".join(f"“{r.quote}”\n    — {r.attribution}; {r.source_file} #{r.respondent_id}; "
+                       f"{r.theme_id}: {r.statement}\n\n" for r in df.itertuples())
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {len(df)} quotes to {args.out}")
+    else:
+        sys.stdout.write(text)
     return 0
 
 

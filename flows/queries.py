@@ -4,7 +4,9 @@ from __future__ import annotations
 import pandas as pd
 
 from flows.settings import Workspace, resolve_taxonomy
-from flows.store import connect, reader_path
+from flows.store import cached_embeddings, connect, reader_path
+from nlp.attribution import attribution, facets
+from nlp.embed import MODEL_VERSION, embed
 
 
 def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
@@ -34,20 +36,48 @@ def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
     return out[cols]
 
 
-def quotes_table(ws: Workspace, taxonomy: str | None, code: str, source: str | None, n: int) -> pd.DataFrame:
-    """The most typical segment of each theme in turn (round-robin over themes), one per person."""
+def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, source: str | None = None,
+                 n: int = 10, theme: str | None = None, locality: str | None = None, about: str | None = None,
+                 sentiment: str | None = None) -> pd.DataFrame:
+    """Quotes for authors: the most typical segment of each theme in turn (round-robin over themes,
+    one per person), or, with `about`, the segments closest in meaning to that phrase."""
     tax = resolve_taxonomy(taxonomy, ws.home)
-    tax.category(code)
+    if code:
+        tax.category(code)
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
-        df = con.execute("""
-            SELECT t.rank, t.statement, s.text AS quote, a.source, a.source_file, a.respondent_id, m.centrality
+        has_sentiment = bool(con.execute("SELECT count(*) FROM information_schema.tables "
+                                         "WHERE table_name = 'sentiments'").fetchone()[0])
+        if sentiment and not has_sentiment:
+            raise FileNotFoundError("no sentiment predictions yet: run `engage run` first")
+        df = con.execute(f"""
+            SELECT t.code, t.rank, t.theme_id, t.statement, s.text AS quote, s.text_hash, a.source, a.source_file,
+                   a.respondent_id, a.metadata, m.centrality,
+                   {"se.sentiment" if has_sentiment else "NULL"} AS sentiment
             FROM theme_members m JOIN themes t USING (taxonomy_id, code, theme_id)
             JOIN segments s ON s.answer_id = m.answer_id AND s.seg_index = m.seg_index
             JOIN answers a ON a.answer_id = m.answer_id
-            WHERE m.taxonomy_id = ? AND m.code = ? AND (? IS NULL OR a.source = ?)
-            ORDER BY t.rank, m.centrality DESC""", [tax.id, code, source, source]).df()
+            {"LEFT JOIN sentiments se ON se.answer_id = m.answer_id AND se.seg_index = m.seg_index" if has_sentiment else ""}
+            WHERE m.taxonomy_id = ? AND (? IS NULL OR m.code = ?) AND (? IS NULL OR a.source = ?)
+              AND (? IS NULL OR t.theme_id = ?)
+            ORDER BY t.code, t.rank, m.centrality DESC""",
+                         [tax.id, code, code, source, source, theme, theme]).df()
+        if about and not df.empty:
+            vecs = cached_embeddings(con, df["text_hash"].tolist(), MODEL_VERSION)
     if df.empty:
         return df
-    df = df.drop_duplicates(["source_file", "respondent_id"])
-    df["turn"] = df.groupby("rank").cumcount()
-    return df.sort_values(["turn", "rank"]).head(n)[["quote", "source", "source_file", "respondent_id", "statement"]]
+    df["attribution"] = [attribution(s, m) for s, m in zip(df["source"], df["metadata"])]
+    if locality:
+        df = df[[facets(m).get("locality", "").casefold() == locality.casefold() for m in df["metadata"]]]
+    if sentiment:
+        df = df[df["sentiment"] == sentiment]
+    if about and not df.empty:
+        q = embed([about])[0]
+        df = df.assign(relevance=[float(vecs[h] @ q) if h in vecs else -1.0 for h in df["text_hash"]])
+        df = df.sort_values("relevance", ascending=False).drop_duplicates(["source_file", "respondent_id"])
+        df = df[df["relevance"] > 0.3].head(n)
+    else:
+        df = df.drop_duplicates(["source_file", "respondent_id"])
+        df["turn"] = df.groupby(["code", "rank"]).cumcount()
+        df = df.sort_values(["turn", "code", "rank"]).head(n)
+    return df[["quote", "attribution", "source", "source_file", "respondent_id", "code", "theme_id", "statement",
+               "sentiment"]].reset_index(drop=True)

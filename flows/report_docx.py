@@ -57,11 +57,11 @@ def render_docx(report: dict) -> bytes:
 
 
 def render_quotes_docx(title: str, quotes: list[dict]) -> bytes:
-    """A short document of quotes for `engage quotes --format docx`."""
+    """A short document of quotes (rows of `engage quotes`: quote, attribution, source, statement)."""
     doc = Document()
     doc.add_heading(title, level=1)
     for q in quotes:
-        _quote(doc, q)
+        _quote(doc, {"text": q["quote"], "attribution": q["attribution"], "source": q["source"]})
         if q.get("statement"):
             doc.add_paragraph(f"Theme: {q['statement']}")
     buf = io.BytesIO()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 from pathlib import Path
@@ -155,6 +156,21 @@ def test_quotes_and_report_commands(home, capsys):
     assert "not a category" in capsys.readouterr().err
     assert main(["--home", str(home), "report", "--format", "md"]) == 0
     assert "they-said.md" in capsys.readouterr().out
+
+
+def test_quotes_filters_search_and_docx(home, capsys, tmp_path):
+    from docx import Document
+    from flows.cli import main
+
+    assert main(["--home", str(home), "quotes", "--about", "waiting for an ambulance", "-n", "2", "--format", "csv"]) == 0
+    df = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
+    assert len(df) == 2 and df["quote"].str.contains("ambulance", case=False).any()
+    assert main(["--home", str(home), "quotes", "--locality", "CA28", "-n", "50", "--format", "csv"]) == 0
+    df = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
+    assert len(df) > 0 and df["attribution"].str.startswith("public survey, CA28").all()
+    out = tmp_path / "q.docx"
+    assert main(["--home", str(home), "quotes", "--category", "AIM3", "-n", "3", "--format", "docx", "--out", str(out)]) == 0
+    assert sum(p.style.name == "Quote" for p in Document(str(out)).paragraphs) == 3
 
 
 def test_same_answers_in_two_exports_count_once(tmp_path, exports, prefect_harness):
