@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import signal
+import subprocess
+import sys
+import time
 import json
 import shutil
 from pathlib import Path
@@ -131,6 +136,41 @@ def test_rerun_is_idempotent(home):
     assert con.execute("SELECT count(*) FROM answers").fetchone()[0] == n_before
     assert report(home) == before
     assert not list((home / "reports").rglob("*.tmp"))
+
+
+def test_a_killed_run_resumes_to_the_same_result(home, exports, tmp_path):
+    """Kill -9 a run part-way (after ingest, during training or analysis), run again: the database
+    and reports equal those of the uninterrupted run, with no duplicates and no half-written files."""
+    other = tmp_path / "home"
+    shutil.copytree(home / "data/raw", other / "data/raw", ignore=shutil.ignore_patterns("quarantine"))
+    shutil.copytree(home / "config", other / "config")
+    shutil.copy(exports / "broken.xlsx", other / "data/raw/inbox/broken.xlsx")
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL",)}
+    env["PREFECT_HOME"] = str(other / ".prefect")
+    cmd = [sys.executable, "-m", "flows.cli", "--home", str(other), "run"]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    dbfile = other / "data/processed/engage.duckdb"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+        if dbfile.exists():
+            break
+    time.sleep(6)  # part-way: ingest has written; training or analysis is under way
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (other / "reports/north-cumbria-2019-2024/they-said.json").exists()
+    rerun = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    assert rerun.returncode in (0, 1), rerun.stderr  # 1 if the killed run had not yet quarantined broken.xlsx
+    assert report(other) == report(home)
+    a = duckdb.connect(str(dbfile), read_only=True)
+    b = db(home)
+    q = "SELECT answer_id, text, duplicate_of FROM answers ORDER BY answer_id"
+    assert a.execute(q).fetchall() == b.execute(q).fetchall()
+    q = "SELECT answer_id, code, round(score, 6), assigned FROM predictions ORDER BY answer_id, code"
+    assert a.execute(q).fetchall() == b.execute(q).fetchall()
+    assert not list(other.rglob("*.tmp"))
 
 
 def test_export_responses_csv(home, tmp_path):
