@@ -93,7 +93,8 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
             if y.min() == y.max():  # a label with no (or only) examples: a constant, not a crash
                 models.append(float(y[0]) if len(y) else 0.0)
                 continue
-            m = LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000, solver="liblinear")
+            m = LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000, solver="liblinear",
+                                   random_state=self.random_state)
             models.append(m.fit(X, y))
         return vec, models
 
