@@ -27,6 +27,8 @@ typical use:
   engage report --format md,json,html,docx     rewrite the reports from the last run
   engage quotes --category AIM2 --source public -n 5
   engage export responses --out answers.csv    one row per answer with labels and scores
+  engage review export review.xlsx             uncertain answers for an officer to label;
+  engage review import review.xlsx             ... and their corrections back into training
   engage serve                                 local Prefect server + nightly schedule (02:00)
 
 working area: --home DIR, else $ENGAGE_HOME, else this repository. It holds
@@ -127,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (required for docx)")
     _common(p)
 
+    p = sub.add_parser("review", help="the review loop: export uncertain answers to XLSX, import corrections",
+                       description="`review export` writes the answers the classifier is least sure of, plus a "
+                                   "random sample for quality control, to an XLSX. An officer types the right "
+                                   "codes in its yellow 'labels' column; `review import` adds those rows to the "
+                                   "labelled data, and the next `engage run` retrains and reports the change in "
+                                   "cross-validated F1.")
+    p.add_argument("action", choices=["export", "import"])
+    p.add_argument("file", type=Path, metavar="FILE.xlsx", help="the workbook to write (export) or read (import)")
+    p.add_argument("-n", type=int, default=100, help="how many uncertain answers to export (default 100)")
+    p.add_argument("--sample", type=int, default=20, help="how many random answers to add for quality control")
+    _common(p)
+
     p = sub.add_parser("serve", help="run the nightly job on a schedule with a local Prefect server",
                        description="Start a local Prefect server (127.0.0.1 only, state in the working area) "
                                    "unless PREFECT_API_URL points at one, and serve the nightly flow on a cron "
@@ -183,10 +197,20 @@ def cmd_train(args, ws) -> int:
         if not p.is_file():
             raise UserError(f"no such labels file: {p}")
     r = train_flow(str(ws.home), args.taxonomy, [str(p) for p in args.labels or []], args.force)
-    state = "trained" if r["trained"] else "already up to date"
-    print(f"classifier for {r['taxonomy_id']} {state}: {r['n_train']} labelled answers, "
-          f"out-of-fold micro F1 {r['oof_micro_f1']:.3f}, macro F1 {r['oof_macro_f1']:.3f}")
+    print(model_summary(r))
     return 0
+
+
+def model_summary(r: dict) -> str:
+    """One line on the classifier, with the change in cross-validated F1 when it was retrained."""
+    state = "retrained" if r["trained"] else "up to date"
+    line = (f"classifier for {r['taxonomy_id']} {state}: {r['n_train']} labelled answers, cross-validated "
+            f"micro F1 {r['oof_micro_f1']:.3f}, macro F1 {r['oof_macro_f1']:.3f}")
+    prev = r.get("previous") or {}
+    if r["trained"] and "oof_macro_f1" in prev:
+        line += (f" (was {prev['oof_micro_f1']:.3f} / {prev['oof_macro_f1']:.3f} with {prev['n_train']} answers; "
+                 f"macro {r['oof_macro_f1'] - prev['oof_macro_f1']:+.3f})")
+    return line
 
 
 def cmd_run(args, ws) -> int:
@@ -194,6 +218,7 @@ def cmd_run(args, ws) -> int:
 
     result = nightly_flow(str(ws.home), args.taxonomy, args.seed)
     status = _print_ingest(result["ingest"], ws)
+    print(model_summary(result["train"]))
     for path in result["reports"]:
         print(f"report: {path}")
     return status
@@ -252,6 +277,27 @@ def cmd_quotes(args, ws) -> int:
     return 0
 
 
+def cmd_review(args, ws) -> int:
+    from flows.review import import_review, review_candidates, write_review_xlsx
+    from flows.settings import resolve_taxonomy
+
+    tax = resolve_taxonomy(args.taxonomy, ws.home)
+    if args.action == "export":
+        df = review_candidates(ws, args.taxonomy, args.n, args.sample)
+        write_review_xlsx(df, [(c.code, c.title) for c in tax.categories], args.file)
+        print(f"wrote {len(df)} answers to review to {args.file}; fill in the yellow 'labels' column, "
+              f"then run: engage review import {args.file}")
+        return 0
+    if not args.file.is_file():
+        raise UserError(f"no such file: {args.file}")
+    target, n = import_review(ws, args.taxonomy, args.file)
+    if not n:
+        print(f"{args.file} has no rows with labels filled in; nothing imported")
+        return 0
+    print(f"imported {n} reviewed answers into {target}; the next `engage run` retrains the classifier")
+    return 0
+
+
 def _wait_healthy(url: str, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -298,7 +344,7 @@ def cmd_serve(args, ws) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "train": cmd_train, "run": cmd_run, "report": cmd_report,
+COMMANDS = {"review": cmd_review, "ingest": cmd_ingest, "train": cmd_train, "run": cmd_run, "report": cmd_report,
             "export": cmd_export, "quotes": cmd_quotes, "serve": cmd_serve}
 
 if __name__ == "__main__":

@@ -21,5 +21,5 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0) -> dict:
     reports = report_flow(str(ws.home), taxonomy, from_snapshot=False)
     write_snapshot(ws.db_path, ws.snapshot_path)
     get_run_logger().info("nightly run for %s finished: %s", tax.id, reports)
-    return {"ingest": ingested, "train": {k: trained[k] for k in ("trained", "model_version", "oof_macro_f1")},
+    return {"ingest": ingested, "train": trained,
             "analyse": analysed, "reports": reports}

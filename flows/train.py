@@ -82,7 +82,9 @@ def add_labels(ws: Workspace, tax: Taxonomy, path: Path) -> Path:
 
 def labelled_data(ws: Workspace, tax: Taxonomy) -> tuple[pd.DataFrame, str]:
     """All labelled answers for a taxonomy (redacted), and a hash identifying data + taxonomy."""
-    files = sorted(labels_dir(ws, tax).glob("*.csv"))
+    # Reviews (`engage review import`) come last, oldest first, so an officer's correction of an
+    # answer replaces the label it had before.
+    files = sorted(labels_dir(ws, tax).glob("*.csv"), key=lambda f: (f.name.startswith("review-"), f.name))
     h = hashlib.sha256(f"{CLASSIFIER_VERSION}|{MODEL_VERSION}|{tax!r}".encode())
     frames = []
     for f in files:
@@ -94,7 +96,7 @@ def labelled_data(ws: Workspace, tax: Taxonomy) -> tuple[pd.DataFrame, str]:
     df = pd.concat(frames, ignore_index=True)
     redactor = default_redactor()
     df["text"] = [redactor.redact(t) for t in df["text"]]
-    return df.drop_duplicates(["text", "labels", "group"]).reset_index(drop=True), h.hexdigest()
+    return df.drop_duplicates(["text"], keep="last").reset_index(drop=True), h.hexdigest()
 
 
 def load_model(ws: Workspace, tax: Taxonomy) -> tuple[TaxonomyClassifier, dict]:
@@ -119,8 +121,10 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
     if df.empty:
         raise LabelsError(f"no labelled answers for taxonomy {tax.id} in {labels_dir(ws, tax)}: add some with "
                           f"`engage train --taxonomy {tax.id} --labels FILE.csv`")
+    meta_path = model_dir(ws, tax) / "meta.json"
     if not force and model_is_current(ws, tax, labels_hash):
-        return {"trained": False, **json.loads((model_dir(ws, tax) / "meta.json").read_text())}
+        return {"trained": False, **json.loads(meta_path.read_text())}
+    previous = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     texts = df["text"].tolist()
     Y = labels_to_matrix([l.split(";") for l in df["labels"]], tax.codes)
     emb = get_embeddings(ws, texts)
@@ -135,6 +139,8 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
         "thresholds": dict(zip(tax.codes, map(float, clf.thresholds_))),
         "oof_micro_f1": float(f1_score(Y[:, has], oof_pred[:, has], average="micro", zero_division=0)),
         "oof_macro_f1": float(f1_score(Y[:, has], oof_pred[:, has], average="macro", zero_division=0)),
+        "previous": {k: previous[k] for k in ("model_version", "n_train", "oof_micro_f1", "oof_macro_f1", "trained_at")
+                     if k in previous},
     }
     d = model_dir(ws, tax)
     d.mkdir(parents=True, exist_ok=True)

@@ -237,3 +237,35 @@ def test_cli_help_reads_like_a_manual(capsys):
     out = capsys.readouterr().out
     for word in ("ingest", "train", "run", "export", "report", "quotes", "serve", "working area", "data/raw"):
         assert word in out
+
+
+def test_review_round_trip_retrains_and_reports_the_f1_change(home, tmp_path, capsys):
+    """Last in this module: it changes the labelled data of the shared working area."""
+    from openpyxl import load_workbook
+
+    from flows.cli import main
+
+    xlsx = tmp_path / "review.xlsx"
+    assert main(["--home", str(home), "review", "export", str(xlsx), "-n", "5", "--sample", "2"]) == 0
+    wb = load_workbook(xlsx)
+    ws = wb["review"]
+    header = [c.value for c in ws[1]]
+    assert header[:7] == ["answer_id", "source", "question", "text", "predicted", "labels", "notes"]
+    rows = list(ws.iter_rows(min_row=2))
+    assert len(rows) == 7 and [r[7].value for r in rows].count("random sample") == 2
+    rows[0][5].value = "AIM3"
+    rows[1][5].value = "enb, end"  # officers type what they type
+    wb.save(xlsx)
+    capsys.readouterr()
+    assert main(["--home", str(home), "review", "import", str(xlsx)]) == 0
+    assert "imported 2 reviewed answers" in capsys.readouterr().out
+    imported = pd.read_csv(next((home / "data/raw/labels/north-cumbria-2019-2024").glob("review-*.csv")), dtype=str)
+    assert imported["labels"].tolist() == ["AIM3", "ENB;END"]
+    bad = tmp_path / "bad.xlsx"
+    rows[0][5].value = "AIM9"
+    wb.save(bad)
+    assert main(["--home", str(home), "review", "import", str(bad)]) == 1
+    assert "AIM9" in capsys.readouterr().err
+    main(["--home", str(home), "run"])
+    out = capsys.readouterr().out
+    assert "retrained" in out and "was " in out and "macro" in out

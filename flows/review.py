@@ -1,0 +1,117 @@
+"""The review loop: the answers the model is least sure of (plus a random sample for quality
+control) go to an XLSX an officer fills in; the corrections come back as labelled data, and the
+next run retrains and reports the change in cross-validated F1."""
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook, load_workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+
+from flows.files import atomic_write_bytes
+from flows.settings import Workspace, resolve_taxonomy
+from flows.store import connect, reader_path
+from flows.train import LabelsError, labels_dir, load_model
+
+REVIEW_COLUMNS = ["answer_id", "source", "question", "text", "predicted", "labels", "notes"]
+FORMULA_START = ("=", "+", "-", "@")
+
+
+def _safe(v):
+    return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
+
+
+def review_candidates(ws: Workspace, taxonomy: str | None, n_uncertain: int, n_random: int, seed: int = 0) -> pd.DataFrame:
+    """Counted answers whose scores sit closest to a decision threshold, then a random sample."""
+    tax = resolve_taxonomy(taxonomy, ws.home)
+    _, meta = load_model(ws, tax)
+    with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
+        pred = con.execute("SELECT p.answer_id, p.code, p.score, p.assigned, a.source, a.question, a.text "
+                           "FROM predictions p JOIN answers a USING (answer_id) "
+                           "WHERE p.taxonomy_id = ? AND a.duplicate_of IS NULL AND NOT a.is_empty",
+                           [tax.id]).df()
+    if pred.empty:
+        raise FileNotFoundError(f"no classified answers for {tax.id}: run `engage run` first")
+    thresholds = pred["code"].map(meta["thresholds"])
+    pred["margin"] = (pred["score"] - thresholds).abs() / np.maximum(thresholds, 1 - thresholds)
+    per_answer = pred.groupby("answer_id").agg(margin=("margin", "min"), source=("source", "first"),
+                                               question=("question", "first"), text=("text", "first"))
+    order = {c: i for i, c in enumerate(tax.codes)}
+    predicted = (pred[pred["assigned"]].assign(o=lambda d: d["code"].map(order)).sort_values("o")
+                 .groupby("answer_id")["code"].agg(";".join))
+    per_answer["predicted"] = predicted.reindex(per_answer.index).fillna("")
+    uncertain = per_answer.sort_values(["margin", "text"]).head(n_uncertain).assign(reason="uncertain")
+    rest = per_answer.drop(uncertain.index)
+    sample = rest.sample(min(n_random, len(rest)), random_state=seed).assign(reason="random sample")
+    return pd.concat([uncertain, sample]).reset_index()
+
+
+def write_review_xlsx(df: pd.DataFrame, codes: list[tuple[str, str]], path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "review"
+    ws.append(REVIEW_COLUMNS + ["why chosen"])
+    for r in df.itertuples():
+        ws.append([_safe(x) for x in (r.answer_id, r.source, r.question, r.text, r.predicted, "", "", r.reason)])
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+    fill = PatternFill("solid", fgColor="FFF2CC")
+    for row in ws.iter_rows(min_row=2, min_col=6, max_col=7):
+        for cell in row:
+            cell.fill = fill
+    for col, width in zip("ABCDEFGH", (14, 12, 30, 80, 16, 16, 30, 14)):
+        ws.column_dimensions[col].width = width
+    for row in ws.iter_rows(min_row=2, min_col=4, max_col=4):
+        row[0].alignment = Alignment(wrap_text=True, vertical="top")
+    ws.column_dimensions["A"].hidden = True
+    ws.freeze_panes = "B2"
+    help_ws = wb.create_sheet("codes")
+    help_ws.append(["code", "title"])
+    for code, title in codes:
+        help_ws.append([code, title])
+    help_ws.append([])
+    help_ws.append(["How to review: in the yellow 'labels' column type the right codes for each answer, "
+                    "separated by ';' (copy 'predicted' if it is right). Leave a row blank to skip it. "
+                    "Then run: engage review import THIS-FILE.xlsx"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_review_xlsx(data: bytes, name: str, codes: list[str]) -> pd.DataFrame:
+    """The rows an officer labelled, validated against the taxonomy."""
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        rows = list(wb["review"].iter_rows(values_only=True))
+    except Exception as e:  # openpyxl raises many types for a damaged or foreign file
+        raise LabelsError(f"{name} is not a review workbook written by `engage review export` ({e.__class__.__name__}).") from e
+    header = [str(h or "").strip() for h in rows[0]] if rows else []
+    missing = [c for c in ("answer_id", "text", "labels") if c not in header]
+    if missing:
+        raise LabelsError(f"{name} has no column(s) {', '.join(missing)}: use the file from `engage review export`.")
+    df = pd.DataFrame(rows[1:], columns=header).fillna("")
+    df = df[df["labels"].astype(str).str.strip() != ""].copy()
+    df["labels"] = df["labels"].astype(str).str.upper().str.replace(r"[\s,]+", ";", regex=True).str.strip(";")
+    df["text"] = df["text"].astype(str).str.removeprefix("'")
+    bad = sorted({c for l in df["labels"] for c in l.split(";") if c not in codes})
+    if bad:
+        raise LabelsError(f"{name}: unknown code(s) {', '.join(bad)}. Valid codes: {', '.join(codes)}.")
+    return df
+
+
+def import_review(ws: Workspace, taxonomy: str | None, path: Path) -> tuple[Path | None, int]:
+    tax = resolve_taxonomy(taxonomy, ws.home)
+    data = path.read_bytes()
+    df = read_review_xlsx(data, path.name, tax.codes)
+    if df.empty:
+        return None, 0
+    digest = hashlib.sha256(data).hexdigest()[:10]
+    target = labels_dir(ws, tax) / f"review-{date.today().isoformat()}-{digest}.csv"
+    out = pd.DataFrame({"response_id": df["answer_id"], "text": df["text"], "labels": df["labels"]})
+    atomic_write_bytes(target, out.to_csv(index=False).encode("utf-8"))
+    return target, len(out)
