@@ -22,7 +22,8 @@ EPILOG = """\
 typical use:
   engage run                                   nightly job: ingest new exports, retrain if labels
                                                changed, classify, find themes, write reports
-  engage ingest survey.xlsx --source staff     add one export now (copied into data/raw/)
+  engage inspect survey.xlsx                   what would be read from an export (nothing stored)
+  engage ingest survey.xlsx --source staff     add one export now (copied into data/raw/store/)
   engage train --labels coded_answers.csv      add labelled answers (text, labels) and retrain
   engage report --format md,json,html,docx     rewrite the reports from the last run
   engage quotes --category AIM2 --source public -n 5
@@ -76,7 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
                                    "a .reason.txt saying what to do; the other files still go in.")
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="export files")
     p.add_argument("--source", choices=SOURCES,
-                   help="who answered, when the export has no source column (remembered in config/sources.yaml)")
+                   help="who answered, when the export has no source column (kept with the file)")
+    p.add_argument("--mapping", type=Path, metavar="FILE.yaml",
+                   help="override what is guessed: a YAML mapping with any of questions, metadata, id_column, "
+                        "source_column, question_column, sheet (see `engage inspect`)")
+    _common(p, taxonomy=False)
+
+    p = sub.add_parser("inspect", help="show what would be read from an export, without ingesting it",
+                       description="Detect the file's format, encoding, layout, ID column, free-text questions "
+                                   "(with answer counts) and metadata columns, and say what would be read; "
+                                   "nothing is stored. If the file cannot be read, says why and what to do.")
+    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("--mapping", type=Path, metavar="FILE.yaml", help="a column mapping to try (as for ingest)")
+    p.add_argument("--json", action="store_true", help="print the description as JSON")
     _common(p, taxonomy=False)
 
     p = sub.add_parser("train", help="add labelled answers and (re)train the classifier",
@@ -172,7 +185,7 @@ def cmd_ingest(args, ws) -> int:
     missing = [str(p) for p in args.paths if not p.is_file()]
     if missing:
         raise UserError(f"no such file: {', '.join(missing)}")
-    result = ingest_flow(str(ws.home), [str(p.resolve()) for p in args.paths], args.source)
+    result = ingest_flow(str(ws.home), [str(p.resolve()) for p in args.paths], args.source, _mapping(args.mapping))
     return _print_ingest(result, ws)
 
 
@@ -188,6 +201,51 @@ def _print_ingest(result: dict, ws) -> int:
     if result.get("duplicates"):
         print(f"{result['duplicates']} answers appear in more than one export and are counted once")
     return 1 if bad else 0
+
+
+def _mapping(path: Path | None) -> dict | None:
+    if path is None:
+        return None
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise UserError(f"cannot read the mapping {path}: {e}") from e
+    if not isinstance(data, dict):
+        raise UserError(f"{path} must be a YAML mapping, e.g. `questions: [Q5. Any other comments?]`")
+    return data
+
+
+def cmd_inspect(args, ws) -> int:
+    from nlp.ingest import IngestError, describe_export
+
+    if not args.file.is_file():
+        raise UserError(f"no such file: {args.file}")
+    try:
+        d = describe_export(args.file.read_bytes(), args.file.name, _mapping(args.mapping))
+    except IngestError as e:
+        raise UserError(str(e)) from e
+    if args.json:
+        print(json.dumps(d, indent=2, ensure_ascii=False))
+        return 0
+    where = ", ".join(f"{k} {d[k]}" for k in ("encoding", "delimiter", "sheet") if d.get(k))
+    print(f"{d['file']}: {d['format']} ({where or 'no options'}), {d['layout']} layout, "
+          f"{d['header_rows']} header row(s), {d['rows']} rows")
+    print(f"respondent id: {d['id_column'] or 'none (row numbers will be used)'}; "
+          f"source: {d['source_column'] or 'not in the file (give --source)'}")
+    print(f"{d['answers']} answers from {d['respondents']} respondents"
+          + (f"; {d['double_submissions']} double submissions flagged" if d.get("double_submissions") else ""))
+    print("questions (free text):")
+    for q in d["questions"]:
+        print(f"  {q['answers']:>6}  {q['question']}")
+    if d["metadata"]:
+        print("kept as metadata: " + ", ".join(f"{m['column']} ({m['role']})" for m in d["metadata"]))
+    if d.get("sources"):
+        print("sources: " + ", ".join(f"{k} {n}" for k, n in d["sources"].items()))
+    for note in d.get("notes") or []:
+        print(f"note: {note}")
+    return 0
 
 
 def cmd_train(args, ws) -> int:
@@ -344,7 +402,7 @@ def cmd_serve(args, ws) -> int:
     return 0
 
 
-COMMANDS = {"review": cmd_review, "ingest": cmd_ingest, "train": cmd_train, "run": cmd_run, "report": cmd_report,
+COMMANDS = {"inspect": cmd_inspect, "review": cmd_review, "ingest": cmd_ingest, "train": cmd_train, "run": cmd_run, "report": cmd_report,
             "export": cmd_export, "quotes": cmd_quotes, "serve": cmd_serve}
 
 if __name__ == "__main__":

@@ -22,10 +22,11 @@ from flows.settings import Workspace, workspace
 from flows.store import connect, transaction
 from flows.files import atomic_write_bytes, atomic_write_text
 from nlp.dedupe import cross_file_duplicates, dedup_key
-from nlp.ingest import SOURCES, IngestError, normalise_question, read_export
+from nlp.ingest import SOURCES, IngestError, detect_format, iter_export, normalise_question
 from nlp.preprocess import is_empty_answer, preprocess
 from nlp.redact import default_redactor
 
+DOUBLE_SUBMISSION = "double-submission"  # duplicate_of marker for a respondent's repeated submission
 EXPORT_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".docx", ".pdf"}
 _SKIP_DIRS = {"labels", "quarantine", "inbox", "store"}
 _PARTIAL = (".", "~$")  # hidden files and Office lock files; also skipped while still being copied
@@ -45,6 +46,7 @@ class RawFile:
     path: Path
     name: str
     source: str | None
+    mapping: dict | None = None
 
 
 def discover(ws: Workspace) -> list[RawFile]:
@@ -55,12 +57,14 @@ def discover(ws: Workspace) -> list[RawFile]:
         rel = p.relative_to(ws.raw)
         if p.is_file() and p.suffix.lower() in EXPORT_SUFFIXES and not p.name.startswith(_PARTIAL) \
                 and rel.parts[0] not in _SKIP_DIRS:
-            found.append(RawFile(p, p.name, source_for(rel.as_posix(), p.name, manifest)))
+            entry = manifest_entry(rel.as_posix(), p.name, manifest)
+            found.append(RawFile(p, p.name, entry.get("source"), entry.get("mapping")))
     for meta in sorted(ws.store.glob("*/*.meta.json")):
         info = json.loads(meta.read_text(encoding="utf-8"))
         data_path = meta.with_name(meta.name[: -len(".meta.json")] + info["suffix"])
-        source = info.get("source") or source_for(info["source_file"], info["source_file"], manifest)
-        found.append(RawFile(data_path, info["source_file"], source))
+        entry = manifest_entry(info["source_file"], info["source_file"], manifest)
+        found.append(RawFile(data_path, info["source_file"], info.get("source") or entry.get("source"),
+                             info.get("mapping") or entry.get("mapping")))
     return found
 
 
@@ -78,19 +82,22 @@ def load_manifest(ws: Workspace) -> list[dict]:
         raise ValueError(f"{path} is not valid YAML ({e}); fix the indentation or delete the broken entry") from e
     entries = data.get("files") or []
     for e in entries:
-        if not isinstance(e, dict) or "pattern" not in e or e.get("source") not in SOURCES:
-            raise ValueError(f"{path}: each entry needs a `pattern` and a `source` ({', '.join(SOURCES)}); got {e!r}")
+        if not isinstance(e, dict) or "pattern" not in e or e.get("source", "public") not in SOURCES \
+                or not isinstance(e.get("mapping", {}), dict):
+            raise ValueError(f"{path}: each entry needs a `pattern`, and optionally a `source` ({', '.join(SOURCES)}) "
+                             f"and a `mapping` (questions, metadata, id_column, …); got {e!r}")
     return entries
 
 
-def source_for(rel: str, name: str, manifest: list[dict]) -> str | None:
+def manifest_entry(rel: str, name: str, manifest: list[dict]) -> dict:
+    """The first entry of config/sources.yaml whose pattern matches the file (source, column mapping)."""
     for e in manifest:
         if fnmatch.fnmatch(rel, e["pattern"]) or fnmatch.fnmatch(name, e["pattern"]):
-            return e["source"]
-    return None
+            return e
+    return {}
 
 
-def add_to_store(ws: Workspace, data: bytes, name: str, source: str | None) -> RawFile:
+def add_to_store(ws: Workspace, data: bytes, name: str, source: str | None, mapping: dict | None = None) -> RawFile:
     """Keep an immutable copy named by its content hash, with the officer's file name and source
     beside it, so the database can always be rebuilt from data/raw alone. Adding the same bytes
     again (even under another name) changes nothing."""
@@ -102,9 +109,9 @@ def add_to_store(ws: Workspace, data: bytes, name: str, source: str | None) -> R
         atomic_write_bytes(target, data)
     if not meta.exists():
         atomic_write_text(meta, json.dumps({"source_file": name, "source": source, "suffix": suffix,
-                                            "sha256": digest}, indent=2))
+                                            "sha256": digest, "mapping": mapping}, indent=2))
     stored = json.loads(meta.read_text(encoding="utf-8"))
-    return RawFile(target, stored["source_file"], stored.get("source"))
+    return RawFile(target, stored["source_file"], stored.get("source"), stored.get("mapping"))
 
 
 def collect_inbox(ws: Workspace) -> list[RawFile]:
@@ -134,7 +141,7 @@ def quarantine(ws: Workspace, name: str, data: bytes, reason: str) -> Path:
 
 
 @task(cache_policy=NONE)
-def ingest_file(home: str, path: str, name: str, source: str | None = None) -> dict:
+def ingest_file(home: str, path: str, name: str, source: str | None = None, mapping: dict | None = None) -> dict:
     """Read, redact and store one export; returns what happened (never answer text)."""
     ws = workspace(home)
     data = Path(path).read_bytes()
@@ -148,7 +155,25 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None) -> d
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     raw_rel = Path(path).resolve().relative_to(ws.home).as_posix() if ws.home in Path(path).resolve().parents else path
     try:
-        answers, info = read_export(data, name, source)
+        # Read in chunks so a huge export is never held whole; one transaction for the whole file,
+        # so an error in its last row leaves nothing of it behind.
+        with connect(ws.db_path) as con, transaction(con):
+            con.execute("DELETE FROM answers WHERE file_hash = ?", [digest])
+            occurrences: dict[tuple[str, str], int] = {}
+            n, layout = 0, None
+            for chunk in iter_export(Path(path), name, source, mapping=mapping):
+                if chunk.empty:
+                    continue
+                layout = layout or str(chunk["layout"].iat[0])
+                frame = answers_frame(chunk, digest, n, occurrences)
+                con.register("new_answers", frame)
+                con.execute("INSERT INTO answers SELECT * FROM new_answers")
+                con.unregister("new_answers")
+                n += len(frame)
+            con.execute("DELETE FROM files WHERE file_hash = ?", [digest])
+            con.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, 'ingested', NULL, ?, ?)",
+                        [digest, name, raw_rel, source, detect_format(data, name), layout, n, now,
+                         0 if layout == "wide" else 1])
     except IngestError as e:
         reason = (f"{name} was not ingested.\n\n{e}\n\nThe original file is kept unchanged here. "
                   "Once fixed, drop the corrected file into data/raw/inbox/ (or run `engage ingest`).")
@@ -161,34 +186,31 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None) -> d
             Path(path).unlink(missing_ok=True)
             Path(path).with_name(f"{digest}.meta.json").unlink(missing_ok=True)
         return {"file": name, "status": "quarantined", "reason": str(e)}
-
-    frame = answers_frame(answers, digest)
-    with connect(ws.db_path) as con, transaction(con):
-        con.execute("DELETE FROM answers WHERE file_hash = ?", [digest])
-        con.register("new_answers", frame)
-        con.execute("INSERT INTO answers SELECT * FROM new_answers")
-        con.unregister("new_answers")
-        con.execute("DELETE FROM files WHERE file_hash = ?", [digest])
-        con.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, 'ingested', NULL, ?, ?)",
-                    [digest, name, raw_rel, source, info.format, info.layout, len(frame), now,
-                     0 if info.layout == "wide" else 1])
-    return {"file": name, "status": "ingested", "answers": len(frame), "layout": info.layout}
+    return {"file": name, "status": "ingested", "answers": n, "layout": layout}
 
 
-def answers_frame(answers: pd.DataFrame, digest: str) -> pd.DataFrame:
-    """Redact free text (and metadata values) before anything is stored."""
+def answers_frame(answers: pd.DataFrame, digest: str, row_offset: int = 0,
+                  occurrences: dict[tuple[str, str], int] | None = None) -> pd.DataFrame:
+    """Redact free text (and metadata values) before anything is stored. `occurrences` carries
+    the count of each (respondent, question) across chunks, so answer ids do not depend on chunking."""
     redactor = default_redactor()
+    occurrences = {} if occurrences is None else occurrences
     base = ["source_file", "respondent_id", "question", "source", "text"]
-    meta_cols = [c for c in answers.columns if c not in base and c != "layout"]
+    flags = {"layout", "double_submission"}
+    meta_cols = [c for c in answers.columns if c not in base and c not in flags]
     texts = [redactor.redact(str(t)) for t in answers["text"]]
     qkeys = [normalise_question(q) for q in answers["question"]]
-    occurrence = answers.groupby(["respondent_id", "question"]).cumcount().tolist()
+    ids = []
+    for r, q in zip(answers["respondent_id"].astype(str), answers["question"].astype(str)):
+        k = occurrences.get((r, q), 0)
+        occurrences[(r, q)] = k + 1
+        ids.append(text_hash(f"{digest}\x1f{r}\x1f{q}\x1f{k}"))
     metadata = [json.dumps({c: redactor.redact(str(v)) for c, v in zip(meta_cols, vals) if v is not None and str(v) != ""},
                            ensure_ascii=False)
                 for vals in answers[meta_cols].itertuples(index=False, name=None)] if meta_cols else ["{}"] * len(answers)
+    double = answers["double_submission"].astype(bool).tolist() if "double_submission" in answers else [False] * len(texts)
     return pd.DataFrame({
-        "answer_id": [text_hash(f"{digest}\x1f{r}\x1f{q}\x1f{k}") for r, q, k in
-                      zip(answers["respondent_id"], answers["question"], occurrence)],
+        "answer_id": ids,
         "file_hash": digest,
         "source_file": answers["source_file"].astype(str).tolist(),
         "respondent_id": answers["respondent_id"].astype(str).tolist(),
@@ -201,7 +223,8 @@ def answers_frame(answers: pd.DataFrame, digest: str) -> pd.DataFrame:
         "is_empty": [is_empty_answer(t) for t in texts],
         "duplicate_of": pd.Series([None] * len(texts), dtype=object),
         "metadata": metadata,
-        "row_order": list(range(len(texts))),
+        "row_order": list(range(row_offset, row_offset + len(texts))),
+        "double_submission": double,
     })
 
 
@@ -210,9 +233,11 @@ def resolve_duplicates(home: str) -> int:
     """Mark answers that another export already holds (counted once, across all files)."""
     ws = workspace(home)
     with connect(ws.db_path) as con:
-        df = con.execute("SELECT a.answer_id, a.file_hash, a.dedup_key, a.row_order, f.file_rank "
-                         "FROM answers a JOIN files f USING (file_hash)").df()
+        df = con.execute("SELECT a.answer_id, a.file_hash, a.dedup_key, a.row_order, a.double_submission, "
+                         "f.file_rank FROM answers a JOIN files f USING (file_hash)").df()
         df["duplicate_of"] = cross_file_duplicates(df)
+        # A respondent's second submission of the same answers counts once (the first copy counts).
+        df.loc[df["double_submission"] & df["duplicate_of"].isna(), "duplicate_of"] = DOUBLE_SUBMISSION
         with transaction(con):
             con.register("dups", df[["answer_id", "duplicate_of"]])
             con.execute("UPDATE answers SET duplicate_of = dups.duplicate_of FROM dups "
@@ -245,17 +270,18 @@ def segment_answers(home: str) -> int:
 
 
 @flow(name="engage-ingest")
-def ingest_flow(home: str, paths: list[str] | None = None, source: str | None = None) -> dict:
+def ingest_flow(home: str, paths: list[str] | None = None, source: str | None = None,
+                mapping: dict | None = None) -> dict:
     """Ingest the given files (copied into the store first), or the inbox and everything in
     data/raw; then count shared answers once and segment what is new."""
     ws = workspace(home).ensure()
     logger = get_run_logger()
     if paths:
-        targets = [add_to_store(ws, Path(p).read_bytes(), Path(p).name, source) for p in paths]
+        targets = [add_to_store(ws, Path(p).read_bytes(), Path(p).name, source, mapping) for p in paths]
     else:
         collect_inbox(ws)
         targets = discover(ws)
-    results = [ingest_file(str(ws.home), str(t.path), t.name, t.source) for t in targets]
+    results = [ingest_file(str(ws.home), str(t.path), t.name, t.source, t.mapping) for t in targets]
     n_dup = resolve_duplicates(str(ws.home))
     n_seg = segment_answers(str(ws.home))
     for r in results:

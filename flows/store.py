@@ -19,7 +19,10 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS answers (
     answer_id VARCHAR PRIMARY KEY, file_hash VARCHAR, source_file VARCHAR, respondent_id VARCHAR,
     question VARCHAR, question_key VARCHAR, source VARCHAR, text VARCHAR, text_hash VARCHAR,
-    dedup_key VARCHAR, is_empty BOOLEAN, duplicate_of VARCHAR, metadata VARCHAR, row_order INTEGER);
+    dedup_key VARCHAR, is_empty BOOLEAN, duplicate_of VARCHAR, metadata VARCHAR, row_order INTEGER,
+    double_submission BOOLEAN);
+-- duplicate_of: the answer_id counted instead (same answer in another export), or
+-- 'double-submission' (the respondent submitted the same answers twice); NULL for counted answers.
 CREATE TABLE IF NOT EXISTS segments (
     answer_id VARCHAR, seg_index INTEGER, text VARCHAR, text_hash VARCHAR, lemmas VARCHAR,
     PRIMARY KEY (answer_id, seg_index));

@@ -269,3 +269,38 @@ def test_review_round_trip_retrains_and_reports_the_f1_change(home, tmp_path, ca
     main(["--home", str(home), "run"])
     out = capsys.readouterr().out
     assert "retrained" in out and "was " in out and "macro" in out
+
+
+def test_inbox_reports_double_submissions_and_mappings(tmp_path, prefect_harness, capsys):
+    """Documents dropped in inbox/<source>/, a double submission counted once, a column mapping
+    from config/sources.yaml, and `engage inspect` - all without training anything."""
+    from flows.cli import main
+    from flows.ingest import ingest_flow
+
+    fx = REPO / "tests/fixtures/exports"
+    home = make_home(tmp_path, with_labels=False)
+    (home / "data/raw/inbox/healthwatch").mkdir(parents=True)
+    shutil.copy(fx / "healthwatch_event_notes.docx", home / "data/raw/inbox/healthwatch/")
+    shutil.copy(fx / "double_submissions.csv", home / "data/raw/double_submissions.csv")
+    (home / "config").mkdir()
+    (home / "config/sources.yaml").write_text(yaml.safe_dump({"files": [{
+        "pattern": "double_submissions.csv", "source": "public",
+        "mapping": {"questions": ["Q1. What matters most to you about health and care?"]}}]}))
+    result = ingest_flow(str(home))
+    assert {r["file"]: r["status"] for r in result["files"]} == {"healthwatch_event_notes.docx": "ingested",
+                                                                  "double_submissions.csv": "ingested"}
+    con = db(home)
+    rows = dict(con.execute("SELECT source_file, count(*) FROM answers GROUP BY 1").fetchall())
+    assert rows == {"healthwatch_event_notes.docx": 10, "double_submissions.csv": 10}  # Q2 left out by the mapping
+    counted = con.execute("SELECT count(*) FROM answers WHERE source_file = 'double_submissions.csv' "
+                          "AND duplicate_of IS NULL").fetchone()[0]
+    assert counted < 10
+    assert con.execute("SELECT DISTINCT source FROM answers WHERE source_file LIKE '%.docx'").fetchall() == [("healthwatch",)]
+    meta = json.loads(con.execute("SELECT metadata FROM answers WHERE source_file LIKE '%.docx' LIMIT 1").fetchone()[0])
+    assert "Venue" in meta or "Event" in meta
+    con.close()
+    assert main(["--home", str(home), "inspect", str(fx / "double_submissions.csv")]) == 0
+    out = capsys.readouterr().out
+    assert "double submissions flagged" in out and "Q2. What should we do" in out
+    assert main(["--home", str(home), "inspect", str(fx / "no_free_text.csv")]) == 1
+    assert "no_free_text.csv" in capsys.readouterr().err

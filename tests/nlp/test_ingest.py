@@ -1,4 +1,7 @@
-"""Behaviour of nlp.ingest on real-shaped exports (fixtures) and on the shared 2019 data set."""
+"""Behaviour of nlp.ingest on real-shaped exports (fixtures) and on the shared 2019 data set.
+
+Hostile and malformed files are in test_bad_inputs.py; Word/PDF reports in test_documents.py.
+"""
 from __future__ import annotations
 
 import io
@@ -14,8 +17,12 @@ from nlp.ingest import (
     SOURCES,
     ExportInfo,
     IngestError,
+    describe_export,
+    detect_format,
+    iter_export,
     melt_answers,
     normalise_question,
+    normalise_text,
     read_export,
     read_table,
 )
@@ -50,7 +57,8 @@ def test_smartsurvey_layout_and_columns() -> None:
     assert info.metadata_columns == ["Started", "Ended", "IP Address", "Q3. Age group",
                                      "Q4. Postcode district"]
     assert info.n_rows == 17  # the blank row between respondents is dropped
-    assert list(answers.columns) == ANSWER_COLUMNS + info.metadata_columns + ["layout"]
+    assert list(answers.columns) == ANSWER_COLUMNS + info.metadata_columns + ["layout", "double_submission"]
+    assert answers["double_submission"].dtype == bool and not answers["double_submission"].any()
     assert set(answers["layout"]) == {"wide"}
     assert set(answers["source"]) == {"public"}
     assert set(answers["source_file"]) == {"smartsurvey_wide.csv"}
@@ -74,12 +82,12 @@ def test_smartsurvey_rows_follow_respondent_then_question_order() -> None:
     assert answers.iloc[2]["Q4. Postcode district"] == "CA13"
 
 
-def test_answers_are_trimmed_at_the_ends_only() -> None:
+def test_answers_are_trimmed_and_line_breaks_unified_but_never_cut() -> None:
     answers, _ = export("smartsurvey_wide.csv", "public")
     by_id = answers.set_index("respondent_id")["text"]
     assert by_id["104850002"] == ("Keep the minor injuries unit in Keswick open at weekends, "
                                   "it saves a 60 mile round trip.")
-    assert by_id["104850003"] == ("More district nurses.\r\nMore community beds in Cockermouth.\r\n"
+    assert by_id["104850003"] == ("More district nurses.\nMore community beds in Cockermouth.\n"
                                   "Fewer trips to Carlisle.")
     assert by_id["104833553"].startswith('My surgery\'s "total triage" means')
 
@@ -154,7 +162,7 @@ def test_single_sheet_workbook_reports_its_own_problem() -> None:
     buffer = io.BytesIO()
     workbook.save(buffer)
     message = ingest_error(buffer.getvalue(), "headless.xlsx")
-    assert message.startswith("headless.xlsx (sheet 'Export') does not seem to have a header row")
+    assert message.startswith("headless.xlsx does not seem to have a header row")
 
 
 def test_corrupt_xlsx_is_explained() -> None:
@@ -224,7 +232,8 @@ def test_long_format_reads_question_source_and_labels() -> None:
     assert info.question_columns == ["text"]
     assert info.metadata_columns == ["labels", "sentiment"]
     assert len(answers) == 8  # STF-9001 is "N/A"
-    assert list(answers.columns) == ANSWER_COLUMNS + ["labels", "sentiment", "layout"]
+    assert list(answers.columns) == ANSWER_COLUMNS + ["labels", "sentiment", "layout", "double_submission"]
+    assert info.question_column == "question"
     first = answers.iloc[0]
     assert (first["respondent_id"], first["source"], first["question"], first["labels"]) == (
         "PUB-0001", "public", "What matters most to you about health and care?", "ENC")
@@ -399,3 +408,382 @@ def test_shared_labelled_file_gives_900_answers() -> None:
     assert len(answers[["source", "question"]].drop_duplicates()) == 11  # the README's question table
     assert {normalise_question(q) for q in answers.loc[answers["source"] == "public", "question"]} == {
         normalise_question(Q1), normalise_question(Q2)}
+
+
+@needs_shared
+def test_shared_exports_have_no_double_submissions() -> None:
+    for name, source in (("smartsurvey_public_export.csv", "public"), ("labelled_responses.csv", None)):
+        answers, _ = read_export((SHARED / name).read_bytes(), name, source)
+        assert not answers["double_submission"].any(), name
+
+
+# --- the survey tools officers really use -------------------------------------------------------------
+
+SM_BLOCK = "What gets in the way of joined-up care in your day-to-day work?"
+SM_FIVE = "What must the health and care system do over the next five years?"
+
+
+def test_surveymonkey_xlsx_two_header_rows_with_merged_cells() -> None:
+    answers, info = export("surveymonkey_staff.xlsx", "staff")
+    assert (info.format, info.sheet, info.header_rows, info.id_column) == ("xlsx", "Sheet", 2, "Respondent ID")
+    assert info.question_columns == [SM_BLOCK, SM_FIVE]
+    multi = "Which of these would make North Cumbria a better place to work?"
+    assert f"{multi} - Other (please specify)" in info.metadata_columns  # option columns under a merged cell
+    assert f"{multi} - Staff housing" in info.metadata_columns
+    assert info.metadata_roles["Start Date"] == "date"
+    assert info.metadata_roles["Email Address"] == "email"
+    assert info.metadata_roles["Which staff group are you in?"] == "role"
+    assert len(answers) == 8  # the last respondent answered nothing
+    first = answers.iloc[0]
+    assert (first["respondent_id"], first["question"], first["Start Date"]) == (
+        "11402117733", SM_BLOCK, "09/07/2019 08:14:02")
+    assert answers.iloc[0][f"{multi} - Flexible rotas"] == "Flexible rotas"
+
+
+def test_microsoft_forms_xlsx() -> None:
+    answers, info = export("msforms_community_services.xlsx", "public")
+    assert info.id_column == "ID"
+    assert info.question_columns == [
+        "What matters most to you about community health services?",
+        "If you could change one thing about district nursing in your area, what would it be?"]
+    assert info.metadata_columns == ["Start time", "Completion time", "Email", "Name", "Last modified time",
+                                     "How old are you?", "Which area do you live in?"]
+    assert [info.metadata_roles[c] for c in info.metadata_columns[:6]] == [
+        "date", "date", "email", "name", "date", "age_band"]
+    assert len(answers) == 9 and "5" not in set(answers["respondent_id"])  # respondent 5 wrote N/A twice
+    assert answers.iloc[0]["Completion time"] == "15/07/2019 09:08:40"
+
+
+def test_google_forms_csv_repairs_mojibake_and_keeps_line_breaks() -> None:
+    answers, info = export("googleforms_young_people.csv", "public")
+    assert (info.id_column, info.metadata_roles["Timestamp"]) == (None, "date")
+    assert answers["respondent_id"].tolist() == ["1", "1", "2", "3", "3", "4", "4", "5", "5"]
+    texts = answers["text"].tolist()
+    assert "Somewhere to go in town that isn’t A&E when things get bad at night." in texts
+    assert "The bus to Whitehaven costs £4.20 return which is a lot when you are 14." in texts
+    assert ("Not having to tell my story again to every new person.\nThey should just read the notes."
+            in texts)
+    assert "no" in texts  # a typed non-answer is kept for the preprocess stage to judge
+
+
+@pytest.mark.parametrize("name", ["citizenspace_consultation.csv", "citizenspace_consultation.xlsx"])
+def test_citizen_space_exports(name: str) -> None:
+    answers, info = export(name)
+    assert info.id_column == "Response ID"
+    assert info.source_column == "In what capacity are you responding?"
+    assert [normalise_question(q) for q in info.question_columns] == [
+        "please explain your answer, including anything we should consider about travel and access.",
+        "what should the health and care system prioritise over the next five years? please tell us why."]
+    agree = ("Question 1: To what extent do you agree with our ambition to keep consultant-led services at "
+             "West Cumberland Hospital?")
+    assert info.metadata_roles[agree] == "choice"
+    assert info.metadata_roles["What is the name of your organisation?"] == "organisation"
+    assert info.metadata_roles["What is the first part of your postcode?"] == "postcode_district"
+    assert len(answers) == 9
+    assert answers.drop_duplicates("respondent_id")["source"].tolist() == [
+        "public", "partner", "staff", "public", "partner"]
+
+
+def test_citizen_space_csv_and_xlsx_give_the_same_answers() -> None:
+    csv_answers, _ = export("citizenspace_consultation.csv")
+    xlsx_answers, _ = export("citizenspace_consultation.xlsx")
+    columns = ["respondent_id", "question", "source", "text"]
+    pd.testing.assert_frame_equal(csv_answers[columns], xlsx_answers[columns])
+
+
+def test_generic_workbook_several_sheets_title_blank_rows_columns_and_merged_headings() -> None:
+    answers, info = export("generic_multisheet.xlsx", "public")
+    assert info.sheets == ["About", "Summary", "Responses"] and info.sheet == "Responses"
+    assert (info.header_rows, info.id_column) == (2, "Ref")
+    assert info.question_columns == ["What support do you get as a carer at the moment?",
+                                     "What would make the biggest difference to you?"]
+    # column F is blank throughout and dropped; G's heading is merged over both header rows
+    assert info.metadata_columns == ["Age group", "Postcode district", "Date received"]
+    assert info.n_rows == 5
+    assert answers["respondent_id"].unique().tolist() == ["C-01", "C-02", "C-03", "C-04", "C-05"]
+    assert answers.iloc[-1]["Date received"] == "16/08/2019"
+
+
+def test_latin1_tab_delimited_with_quoted_line_breaks() -> None:
+    answers, info = export("carers_latin1.txt", "public")
+    assert (info.encoding, info.delimiter, info.id_column) == ("cp1252", "\t", "Ref")
+    assert info.metadata_columns == ["Group"]  # the blank column between them is dropped
+    assert answers["text"].tolist() == [
+        "I've cared for my son for 20 years.\nNobody has ever asked how I am.",
+        "The café at the Beacon is the only place I get to talk to other carers - keep it going.",
+        "Prescriptions take a week. I pay £8 in taxi fares to collect them from Cockermouth.",
+        "Respite beds in Maryport closed.\nThe nearest now is Carlisle, 30 miles away."]
+    assert answers.iloc[0]["Group"] == "Workington carers' café"
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("smartsurvey_wide.csv", "csv"), ("mixed_responses.xlsx", "xlsx"),
+    ("healthwatch_event_notes.docx", "docx"), ("healthwatch_eden_report.pdf", "pdf"),
+])
+def test_format_is_read_from_the_bytes_not_the_name(name: str, expected: str) -> None:
+    data = (EXPORTS / name).read_bytes()
+    assert detect_format(data, name) == expected
+    assert detect_format(data, "renamed.txt") == expected
+
+
+def test_workbook_saved_with_a_csv_name_is_read_as_a_workbook() -> None:
+    data = (EXPORTS / "mixed_responses.xlsx").read_bytes()
+    answers, info = read_export(data, "mixed_responses.csv")
+    assert info.format == "xlsx" and len(answers) == 6
+
+
+def test_csv_saved_with_an_xlsx_name_is_read_as_csv() -> None:
+    data = (EXPORTS / "partners_semicolon.csv").read_bytes()
+    answers, info = read_export(data, "partners.xlsx", "partner")
+    assert (info.format, info.delimiter) == ("csv", ";") and len(answers) == 6
+
+
+def test_metadata_roles_of_the_smartsurvey_export() -> None:
+    _, info = export("smartsurvey_wide.csv", "public")
+    assert info.metadata_roles == {"Started": "date", "Ended": "date", "IP Address": "ip_address",
+                                   "Q3. Age group": "age_band", "Q4. Postcode district": "postcode_district"}
+
+
+@pytest.mark.parametrize(("values", "role"), [
+    (["CA28", "CA14", "LA18", "CA1 2HG"], "postcode_district"),
+    (["18-24", "35-44", "75+", "Prefer not to say"], "age_band"),
+    (["jo@example.org", "sam@example.com", "lee@example.net", "kim@example.org"], "email"),
+    (["08/07/2019", "09/07/2019", "10/07/2019", "11/07/2019"], "date"),
+    (["4", "2", "5", "3"], "number"),
+])
+def test_metadata_role_from_values_when_the_heading_does_not_say(values: list[str], role: str) -> None:
+    rows = [["Ref", "Field", "Comments"]] + [[f"R{i}", v, f"{LONG_A} ({i})"] for i, v in enumerate(values)]
+    data = "".join(",".join(f'"{c}"' for c in r) + "\r\n" for r in rows).encode()
+    _, info = read_table(data, "roles.csv")
+    assert info.metadata_roles["Field"] == role
+
+
+# --- free-text detection --------------------------------------------------------------------------
+
+def test_free_text_is_told_apart_from_names_options_and_codes() -> None:
+    rows = [["Ref", "Organisation", "Services used", "Comments"],
+            ["1", "Age UK West Cumbria", "GP surgery, A&E, Community hospital", LONG_A],
+            ["2", "Cumbria Fire and Rescue Service", "A&E, Community hospital", LONG_B],
+            ["3", "Carlisle Eden Mind Wellbeing Service", "GP surgery", "Dentists. There are none in Whitehaven."],
+            ["4", "Citizens Advice Allerdale and Copeland", "GP surgery, A&E", "We need a bus to the Infirmary."]]
+    data = "".join(",".join(f'"{c}"' for c in r) + "\r\n" for r in rows).encode()
+    _, info = read_table(data, "partners.csv")
+    assert info.question_columns == ["Comments"]
+    assert info.metadata_roles["Organisation"] == "organisation"
+
+
+# --- the per-source mapping -----------------------------------------------------------------------
+
+def test_mapping_overrides_every_guess() -> None:
+    data = (EXPORTS / "smartsurvey_wide.csv").read_bytes()
+    mapping = {"questions": {"Q2. What should we do over the next five years?": "Next five years"},
+               "metadata": ["Q3. Age group"], "id_column": None}
+    answers, info = read_export(data, "smartsurvey_wide.csv", "public", mapping=mapping)
+    assert info.question_columns == [Q2] and info.metadata_columns == ["Q3. Age group"]
+    assert info.id_column is None
+    assert set(answers["question"]) == {"Next five years"}
+    assert list(answers.columns) == ANSWER_COLUMNS + ["Q3. Age group", "layout", "double_submission"]
+    assert answers["respondent_id"].iloc[0] == "1"  # row numbers once the ID column is switched off
+
+
+def test_mapping_names_columns_loosely_and_can_pick_the_sheet_and_source() -> None:
+    mapping = {"sheet": "responses", "questions": ["what would make health and care in north cumbria better"],
+               "source_column": "respondent type", "id_column": "REFERENCE"}
+    answers, info = read_export((EXPORTS / "mixed_responses.xlsx").read_bytes(), "mixed.xlsx", mapping=mapping)
+    assert (info.sheet, info.source_column, info.id_column) == ("Responses", "Respondent type", "Reference")
+    assert len(answers) == 6
+
+
+def test_mapping_can_turn_a_metadata_column_into_a_question() -> None:
+    data = (EXPORTS / "partners_semicolon.csv").read_bytes()
+    _, guessed = read_table(data, "p.csv")
+    assert "Organisation" in guessed.metadata_columns
+    answers, info = read_export(data, "p.csv", "partner", mapping={"questions": ["Organisation"]})
+    assert info.question_columns == ["Organisation"] and len(answers) == 4
+
+
+def test_mapping_for_a_long_file() -> None:
+    data = "ref,topic,what people said,who\n1,GP,More evening appointments in Maryport please,public\n".encode()
+    mapping = {"id_column": "ref", "question_column": "topic", "questions": ["what people said"],
+               "source_column": "who"}
+    answers, info = read_export(data, "long.csv", mapping=mapping)
+    assert (info.layout, info.question_column) == ("long", "topic")
+    assert answers[["respondent_id", "question", "source"]].values.tolist() == [["1", "GP", "public"]]
+
+
+@pytest.mark.parametrize(("mapping", "expected"), [
+    ({"columns": ["Q1"]}, "unknown setting(s) 'columns'"),
+    ({"questions": ["Q9. Favourite colour"]}, "names 'Q9. Favourite colour', which is not in this export"),
+    ({"id_column": "Respondent number"}, "which is not in this export"),
+    ({"questions": "Q1"}, "must be a list of column names"),
+    ({"metadata": [Q1], "questions": [Q1]}, "both as metadata and as a question"),
+    ({"sheet": "Responses"}, None),  # ignored for a CSV
+    (["questions"], "must be a set of 'key: value' settings"),
+])
+def test_mapping_is_validated(mapping: object, expected: str | None) -> None:
+    data = (EXPORTS / "smartsurvey_wide.csv").read_bytes()
+    if expected is None:
+        read_export(data, "smartsurvey_wide.csv", "public", mapping=mapping)
+        return
+    with pytest.raises(IngestError) as caught:
+        read_export(data, "smartsurvey_wide.csv", "public", mapping=mapping)
+    message = str(caught.value)
+    assert message.startswith("smartsurvey_wide.csv") and expected in message
+    if "not in this export" in expected:
+        assert "'Response ID'" in message  # lists the columns the officer can use
+
+
+def test_mapping_naming_a_missing_sheet_lists_the_sheets() -> None:
+    with pytest.raises(IngestError, match="Sheets found: 'Cover', 'Responses'"):
+        read_export((EXPORTS / "mixed_responses.xlsx").read_bytes(), "m.xlsx", mapping={"sheet": "Data"})
+
+
+# --- engage inspect ---------------------------------------------------------------------------------
+
+def test_describe_export_shows_what_would_be_read() -> None:
+    described = describe_export((EXPORTS / "smartsurvey_wide.csv").read_bytes(), "smartsurvey_wide.csv")
+    assert {k: described[k] for k in ("file", "format", "encoding", "delimiter", "sheet", "layout", "header_rows",
+                                      "rows", "id_column", "source_column", "answers", "respondents",
+                                      "double_submissions", "sources")} == {
+        "file": "smartsurvey_wide.csv", "format": "csv", "encoding": "utf-8-sig", "delimiter": ",",
+        "sheet": None, "layout": "wide", "header_rows": 1, "rows": 17, "id_column": "Response ID",
+        "source_column": None, "answers": 23, "respondents": 15, "double_submissions": 0, "sources": None}
+    assert described["questions"] == [{"column": Q1, "question": Q1, "answers": 13},
+                                      {"column": Q2, "question": Q2, "answers": 10}]
+    assert {"column": "Q4. Postcode district", "role": "postcode_district"} in described["metadata"]
+
+
+def test_describe_export_of_a_long_file_counts_per_question_and_source() -> None:
+    described = describe_export((EXPORTS / "long_format.csv").read_bytes(), "long_format.csv")
+    assert described["layout"] == "long" and described["question_column"] == "question"
+    assert sum(q["answers"] for q in described["questions"]) == 8
+    assert described["sources"] == {"public": 3, "staff": 3, "healthwatch": 1, "partner": 2}
+
+
+def test_describe_export_explains_an_unreadable_file() -> None:
+    with pytest.raises(IngestError, match="no_free_text.csv has no column of written"):
+        describe_export((EXPORTS / "no_free_text.csv").read_bytes(), "no_free_text.csv")
+
+
+def test_describe_export_reports_repairs() -> None:
+    data = (f"Ref,Comments,Age\r\nR1,{LONG_A},35-44\r\nR2,More buses, and later ones,55-64\r\n"
+            f"R3,{LONG_B},65-74\r\n").encode()
+    described = describe_export(data, "split.csv")
+    assert described["notes"] and "joined back" in described["notes"][0]
+
+
+# --- normalisation --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("raw", "clean"), [
+    ("  More GPs\u00a0please  ", "More GPs please"),
+    ("Line one\r\nLine two\rLine three", "Line one\nLine two\nLine three"),
+    ("Too   many\tspaces", "Too many spaces"),
+    ("Zero\u200bwidth and BOM\ufeff", "Zerowidth and BOM"),
+    ("Cafe\u0301 in Keswick", "Café in Keswick"),  # combining accent composed (NFC)
+    ("It\u00e2\u20ac\u2122s \u00c2\u00a36 to park", "It’s £6 to park"),  # UTF-8 read as Windows-1252
+    ("“Curly quotes” stay – as do dashes", "“Curly quotes” stay – as do dashes"),
+    ("Para one\n\n\n\nPara two", "Para one\n\nPara two"),
+    ("NUL\x00 removed", "NUL removed"),
+])
+def test_normalise_text(raw: str, clean: str) -> None:
+    assert normalise_text(raw) == clean
+
+
+def test_long_answers_are_never_cut() -> None:
+    essay = " ".join(["The wait for an appointment at Workington is far too long for working people."] * 1200)
+    answers, _ = read_export(f"Ref,Comments\r\nR1,\"{essay}\"\r\nR2,{LONG_A}\r\n".encode(), "essay.csv", "public")
+    assert answers["text"].iloc[0] == essay and len(essay) > 90_000
+
+
+# --- double submissions ----------------------------------------------------------------------------
+
+def test_double_submissions_are_flagged_on_the_later_copy_only() -> None:
+    answers, _ = export("double_submissions.csv", "public")
+    flagged = answers.groupby("respondent_id")["double_submission"].all()
+    # 105100002: an exact resubmission 4 minutes later; 105100008: the same person, a word changed.
+    assert sorted(flagged[flagged].index) == ["105100002", "105100008"]
+    # Kept: the same words from someone of another age and postcode (105100004), "No comment" from
+    # two people (105100006), and a near-identical answer sent three days later (105100009).
+    assert not answers["double_submission"][answers["respondent_id"].isin(
+        ["105100001", "105100004", "105100006", "105100009"])].any()
+    assert len(answers) == 17  # flagged answers are kept, not dropped
+
+
+def test_same_respondent_id_twice_is_a_double_submission() -> None:
+    rows = [f"{1000 + i},{age},Answer number {i} about the GP surgery in Wigton and the buses to Carlisle"
+            for i, age in zip(range(40), ["35-44", "55-64"] * 20)]
+    rows.append("1003,55-64,Answer number 3 about the GP surgery in Wigton and the buses to Carlisle")
+    rows.append("1004,35-44,A different answer from the same person about dentists in Silloth")
+    answers, info = read_export(("Respondent ID,Age group,Comments\n" + "\n".join(rows)).encode(),
+                                "ids.csv", "public")
+    assert info.id_column == "Respondent ID"  # one or two repeats do not disqualify an ID column
+    assert answers.loc[answers["double_submission"], "respondent_id"].tolist() == ["1003"]
+    assert answers["respondent_id"].tolist().count("1004") == 2  # new content from a repeated ID is kept
+
+
+def test_same_email_twice_with_short_answers_is_a_double_submission() -> None:
+    short = "More buses from Silloth to Carlisle please"  # under eight words: needs the e-mail to link
+    data = (f"Email,Comments,Other comments\njo@example.org,{short},No\n"
+            f"sam@example.org,Evening GP appointments in Wigton,No\njo@example.org,{short},No\n").encode()
+    answers, _ = read_export(data, "emails.csv", "public")
+    assert answers["double_submission"].tolist() == [False, False, True]
+
+
+def test_long_file_flags_a_repeated_answer_from_the_same_respondent_and_question() -> None:
+    others = "".join(f"{100 + i},What matters most?,Answer {i} about GP appointments in Maryport\n" for i in range(20))
+    data = ("respondent_id,question,answer\n"
+            f"7,What matters most?,{LONG_A}\n7,What should change?,{LONG_A}\n"
+            f"8,What matters most?,{LONG_A}\n{others}7,What matters most?,{LONG_A}.\n").encode()
+    answers, info = read_export(data, "long.csv", "public")
+    assert (info.layout, info.id_column) == ("long", "respondent_id")
+    assert answers["double_submission"].tolist() == [False] * 23 + [True]
+
+
+# --- large exports in chunks --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["smartsurvey_wide.csv", "double_submissions.csv", "generic_multisheet.xlsx",
+                                  "long_format.csv", "healthwatch_event_notes.docx"])
+def test_iter_export_gives_the_same_answers_as_read_export(name: str, tmp_path: Path) -> None:
+    data = (EXPORTS / name).read_bytes()
+    whole, _ = read_export(data, name, "public")
+    for source in (data, EXPORTS / name):
+        chunks = list(iter_export(source, name, "public", chunk_rows=3))
+        pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
+
+
+def test_iter_export_reads_a_big_csv_in_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    rng = random.Random(3)
+    vocabulary = ("we need more GP appointments dentists buses nurses in Whitehaven Workington Maryport Keswick "
+                  "Penrith Carlisle Wigton and the hospital is too far away to travel please keep open evening "
+                  "clinics for working people with children who cannot take time off").split()
+    with path.open("w", encoding="utf-8", newline="") as f:
+        f.write("Response ID,Started,Comments,Age group\r\n")
+        for i in range(25_000):
+            minutes = 8 * 60 + i  # one response a minute
+            f.write(f"{500000 + i},{1 + minutes // 1440:02d}/07/2019 {minutes // 60 % 24:02d}:{minutes % 60:02d}:00,"
+                    f"\"{' '.join(rng.choices(vocabulary, k=12))}\",{('35-44', '55-64', '75+')[i % 3]}\r\n")
+    sizes, flagged = [], 0
+    for chunk in iter_export(path, path.name, "public", chunk_rows=10_000):
+        sizes.append(len(chunk))
+        flagged += int(chunk["double_submission"].sum())
+    assert sizes == [10_000 - 1, 10_000, 5_000 + 1]  # the header takes one row of the first chunk
+    assert flagged == 0
+
+
+def test_double_submission_across_a_chunk_boundary() -> None:
+    lines = ["Response ID,Started,Comments,Age group"]
+    places = ["Brampton", "Wigton", "Silloth", "Alston", "Appleby", "Maryport", "Egremont", "Millom", "Keswick",
+              "Seascale", "Aspatria", "Dalston", "Longtown", "Kirkby Stephen", "Cleator Moor", "Harrington"]
+    topics = ["the bus to the Infirmary takes an hour each way", "we have had no dentist for two years",
+              "the GP surgery never answers the phone before ten", "the pharmacy closes at lunchtime"]
+    lines += [f"{9000 + i},08/07/2019 {8 + i // 6:02d}:{i % 6 * 10:02d}:00,"
+              f"In {places[i % 16]} {topics[i % 4]},35-44" for i in range(29)]
+    repeat = "I waited nine hours in A&E at the Cumberland Infirmary with my daughter last winter"
+    lines += [f"9100,10/07/2019 12:00:00,{repeat},25-34", f"9101,10/07/2019 12:03:10,{repeat},25-34"]
+    data = "\n".join(lines).encode()
+    whole, _ = read_export(data, "boundary.csv", "public")
+    chunked = pd.concat(iter_export(data, "boundary.csv", "public", chunk_rows=30), ignore_index=True)
+    pd.testing.assert_frame_equal(chunked, whole)
+    assert chunked["double_submission"].tolist() == [False] * 30 + [True]
+
