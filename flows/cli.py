@@ -277,6 +277,8 @@ def cmd_run(args, ws) -> int:
     result = nightly_flow(str(ws.home), args.taxonomy, args.seed)
     status = _print_ingest(result["ingest"], ws)
     print(model_summary(result["train"]))
+    if result.get("skipped"):
+        print("nothing new since the last run: the reports are up to date")
     for path in result["reports"]:
         print(f"report: {path}")
     return status

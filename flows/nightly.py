@@ -1,25 +1,74 @@
-"""The nightly flow: everything new in data/raw, retrain when labels changed, classify, themes, reports."""
+"""The nightly flow: everything new in data/raw, retrain when labels changed, classify, themes, reports.
+
+A night with nothing new does almost nothing: the run's inputs (counted answers, model, taxonomy,
+seed and the analysis code itself) are fingerprinted, and when the fingerprint equals that of the
+last completed run and its reports are still there, classification, themes and reports are skipped.
+"""
 from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 
 from flows.analyse import analyse_flow
 from flows.ingest import ingest_flow
 from flows.report import report_flow
-from flows.store import write_snapshot
-from flows.settings import resolve_taxonomy, workspace
+from flows.settings import REPO, Workspace, resolve_taxonomy, workspace
+from flows.store import connect, transaction, write_snapshot
 from flows.train import train_flow
+from nlp.taxonomy import Taxonomy
+
+REPORT_NAMES = ("they-said.json", "they-said.md", "they-said.html", "they-said.docx")
+
+
+def code_version() -> str:
+    """A hash of the analysis code and templates, so a changed statement rule re-runs the analysis."""
+    h = hashlib.sha256()
+    for p in sorted([*(REPO / "nlp").glob("*.py"), *(REPO / "flows").glob("*.py"), *(REPO / "flows/templates").glob("*")]):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def fingerprint(ws: Workspace, tax: Taxonomy, model_version: str, seed: int) -> str:
+    h = hashlib.sha256(f"{tax!r}|{model_version}|{seed}|{code_version()}".encode())
+    with connect(ws.db_path) as con:
+        for (aid,) in con.execute("SELECT answer_id FROM answers WHERE duplicate_of IS NULL ORDER BY answer_id").fetchall():
+            h.update(aid.encode())
+    return h.hexdigest()
+
+
+def last_fingerprint(ws: Workspace, tax: Taxonomy) -> str | None:
+    with connect(ws.db_path) as con:
+        row = con.execute("SELECT fingerprint FROM runs WHERE taxonomy_id = ? AND status = 'completed' "
+                          "ORDER BY finished_at DESC LIMIT 1", [tax.id]).fetchone()
+    return row[0] if row else None
 
 
 @flow(name="engage-nightly")
 def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0) -> dict:
     ws = workspace(home).ensure()
     tax = resolve_taxonomy(taxonomy, ws.home)
+    logger = get_run_logger()
+    started = datetime.now(timezone.utc).replace(tzinfo=None)
     ingested = ingest_flow(str(ws.home))
     trained = train_flow(str(ws.home), taxonomy)
+    fp = fingerprint(ws, tax, trained["model_version"], seed)
+    out_dir = ws.reports / tax.id
+    reports = [str(out_dir / n) for n in REPORT_NAMES]
+    if fp == last_fingerprint(ws, tax) and all(Path(r).exists() for r in reports) and ws.snapshot_path.exists():
+        logger.info("nothing new for %s since the last run: reports are up to date", tax.id)
+        return {"ingest": ingested, "train": trained, "analyse": None, "reports": reports, "skipped": True}
     analysed = analyse_flow(str(ws.home), taxonomy, seed)
     reports = report_flow(str(ws.home), taxonomy, from_snapshot=False)
+    with connect(ws.db_path) as con, transaction(con):
+        con.execute("INSERT INTO runs (run_id, taxonomy_id, started_at, finished_at, status, summary, fingerprint) "
+                    "VALUES (?, ?, ?, ?, 'completed', ?, ?)",
+                    [uuid.uuid4().hex, tax.id, started, datetime.now(timezone.utc).replace(tzinfo=None),
+                     f"{len(ingested['files'])} files, model {trained['model_version']}", fp])
     write_snapshot(ws.db_path, ws.snapshot_path)
-    get_run_logger().info("nightly run for %s finished: %s", tax.id, reports)
-    return {"ingest": ingested, "train": trained,
-            "analyse": analysed, "reports": reports}
+    logger.info("nightly run for %s finished: %s", tax.id, reports)
+    return {"ingest": ingested, "train": trained, "analyse": analysed, "reports": reports, "skipped": False}

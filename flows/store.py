@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS theme_members (
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, taxonomy_id VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
     status VARCHAR, summary VARCHAR);
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS fingerprint VARCHAR;
 """
 
 

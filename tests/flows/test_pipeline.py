@@ -144,6 +144,7 @@ def test_a_killed_run_resumes_to_the_same_result(home, exports, tmp_path):
     other = tmp_path / "home"
     shutil.copytree(home / "data/raw", other / "data/raw", ignore=shutil.ignore_patterns("quarantine"))
     shutil.copytree(home / "config", other / "config")
+    shutil.copytree(home / "data/processed/models", other / "data/processed/models")  # same labels: no retraining
     shutil.copy(exports / "broken.xlsx", other / "data/raw/inbox/broken.xlsx")
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL",)}
     env["PREFECT_HOME"] = str(other / ".prefect")
@@ -156,7 +157,7 @@ def test_a_killed_run_resumes_to_the_same_result(home, exports, tmp_path):
         time.sleep(0.5)
         if dbfile.exists():
             break
-    time.sleep(6)  # part-way: ingest has written; training or analysis is under way
+    time.sleep(4)  # part-way: ingest has written; classification or themes are under way
     assert proc.poll() is None, "the run finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
