@@ -72,13 +72,23 @@ def _segments(doc) -> list[Segment]:
         else:
             spans.append([sent])
     out: list[Segment] = []
+    carry: int | None = None
     for group in spans:
         start, end = group[0].start_char, group[-1].end_char
+        if carry is not None:
+            start, carry = carry, None
+        # The sentencizer leaves an opening bracket at the end of the previous sentence ("… it. [" +
+        # "NAME] on 5B …"); it belongs to the next one, so redaction placeholders stay whole.
+        stripped = doc.text[start:end].rstrip()
+        if stripped.endswith(("[", "(")) and group is not spans[-1]:
+            carry = start + len(stripped) - 1
+            end = carry
         text = doc.text[start:end].strip()
         if not text:
             continue
         lemmas = " ".join(t.lemma_.lower() for s in group for t in s if not t.is_punct and not t.is_space)
-        out.append(Segment(index=len(out), start=start, end=end, text=text, lemmas=lemmas))
+        lead = len(doc.text[start:end]) - len(doc.text[start:end].lstrip())
+        out.append(Segment(index=len(out), start=start + lead, end=start + lead + len(text), text=text, lemmas=lemmas))
     return out
 
 

@@ -74,7 +74,7 @@ def candidate_clauses(segment: str) -> list[str]:
     for part in _CLAUSE_SPLIT.split(segment):
         c = clean_clause(part or "")
         n = len(words(c))
-        if MIN_WORDS <= n <= MAX_WORDS and "[" not in c and not c.endswith("?"):
+        if MIN_WORDS <= n <= MAX_WORDS and "[" not in c and "]" not in c and not c.endswith("?"):
             out.append(c)
     return out
 

@@ -28,3 +28,12 @@ def test_streams_many_answers_in_order():
     texts = [f"Answer number {i} about the hospital." for i in range(300)]
     out = list(preprocess(texts, batch_size=64))
     assert [o.text for o in out] == texts
+
+
+def test_redaction_placeholders_stay_whole_across_sentences():
+    text = "Nothing happened when I reported it. [NAME] on 5B is the only reason I stayed."
+    (p,) = list(preprocess([text]))
+    assert [s.text for s in p.segments] == ["Nothing happened when I reported it.",
+                                            "[NAME] on 5B is the only reason I stayed."]
+    for s in p.segments:
+        assert text[s.start:s.end] == s.text
