@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS answers (
     question VARCHAR, question_key VARCHAR, source VARCHAR, text VARCHAR, text_hash VARCHAR,
     dedup_key VARCHAR, is_empty BOOLEAN, duplicate_of VARCHAR, metadata VARCHAR, row_order INTEGER,
     double_submission BOOLEAN);
+ALTER TABLE answers ADD COLUMN IF NOT EXISTS double_submission BOOLEAN DEFAULT false;
 -- duplicate_of: the answer_id counted instead (same answer in another export), or
 -- 'double-submission' (the respondent submitted the same answers twice); NULL for counted answers.
 CREATE TABLE IF NOT EXISTS segments (
