@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated working area per test session and Prefect's test harness."""
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import tempfile
@@ -14,6 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 # Offline, private and with Prefect's state outside the user's home, before anything imports Prefect.
 _PREFECT_HOME = Path(tempfile.mkdtemp(prefix="engage-prefect-"))
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
 os.environ.update({"PREFECT_HOME": str(_PREFECT_HOME), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
                    "TOKENIZERS_PARALLELISM": "false", "DO_NOT_TRACK": "1",
                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"})
