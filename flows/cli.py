@@ -16,6 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from flows.files import safe_cell
 from flows.settings import DEFAULT_TAXONOMY, configure_environment, workspace
 
 EPILOG = """\
@@ -41,18 +42,11 @@ working area: --home DIR, else $ENGAGE_HOME, else this repository. It holds
 """
 
 SOURCES = ("public", "staff", "healthwatch", "partner")
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class UserError(Exception):
     """Something the user can fix; printed without a traceback."""
 
-
-def safe_cell(value: object) -> object:
-    """Neutralise spreadsheet formula injection while keeping the text readable."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
-        return "'" + value
-    return value
 
 
 def _common(p: argparse.ArgumentParser, taxonomy: bool = True) -> None:

@@ -13,17 +13,12 @@ import pandas as pd
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
-from flows.files import atomic_write_bytes
+from flows.files import atomic_write_bytes, safe_cell
 from flows.settings import Workspace, resolve_taxonomy
 from flows.store import connect, reader_path
 from flows.train import LabelsError, labels_dir, load_model
 
 REVIEW_COLUMNS = ["answer_id", "source", "question", "text", "predicted", "labels", "notes"]
-FORMULA_START = ("=", "+", "-", "@")
-
-
-def _safe(v):
-    return "'" + v if isinstance(v, str) and v.startswith(FORMULA_START) else v
 
 
 def review_candidates(ws: Workspace, taxonomy: str | None, n_uncertain: int, n_random: int, seed: int = 0) -> pd.DataFrame:
@@ -57,7 +52,7 @@ def write_review_xlsx(df: pd.DataFrame, codes: list[tuple[str, str]], path: Path
     ws.title = "review"
     ws.append(REVIEW_COLUMNS + ["why chosen"])
     for r in df.itertuples():
-        ws.append([_safe(x) for x in (r.answer_id, r.source, r.question, r.text, r.predicted, "", "", r.reason)])
+        ws.append([safe_cell(x) for x in (r.answer_id, r.source, r.question, r.text, r.predicted, "", "", r.reason)])
     for cell in ws[1]:
         cell.font = Font(bold=True)
     fill = PatternFill("solid", fgColor="FFF2CC")
