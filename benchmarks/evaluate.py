@@ -1,32 +1,121 @@
-"""Cross-validated quality of the answer classifier on the labelled 2019 engagement set.
+"""Quality of the answer classifier (and its alternatives), the zero-shot cold start and sentiment.
 
-Usage: .venv/bin/python benchmarks/evaluate.py [--labels FILE] [--taxonomy FILE-or-ID] [--folds 5] [--json OUT]
+Usage:
+  .venv/bin/python benchmarks/evaluate.py [engagement-2019] [--folds 5] [--variants NAME ...] [--json OUT]
+  .venv/bin/python benchmarks/evaluate.py pxtextmining [--variants NAME ...] [--json OUT]
 
-Folds are grouped by respondent (a public respondent's two answers were written as a pair), the
-encoder embeddings are computed once, and each fold re-fits the whole model, including its
-threshold tuning on the fold's own training data, so the figures are honest out-of-sample ones.
+engagement-2019: the 900 labelled 2019 answers, 5-fold cross-validation grouped by respondent (a
+public respondent's two answers were written as a pair; public rows are grouped through
+public_id_map.csv). Each fold re-fits the whole model, including its own out-of-fold threshold
+tuning on the fold's training part, so the figures are honest out-of-sample ones. F1 is reported
+over the seven aims/enablers and with OTHER.
+
+pxtextmining: real NHS patient feedback labelled by NHS staff (../shared/data/external/pxtextmining,
+read in place), trained on the `train` rows of its split_ids.csv and tested on the `test` rows, on
+the 29 labels of baseline.json; micro F1 over all 29 labels, macro F1 over the labels with test rows,
+as that project's own figures in baseline.json (its SVC: micro 0.774, macro 0.548).
+
+Sentence embeddings are cached under ~/.cache/engage-bench (or $ENGAGE_BENCH_CACHE), keyed by the
+encoder version and the texts, so reruns only pay for fitting. `--json` writes micro_f1, macro_f1,
+per_label, fit_seconds and predict_seconds of the default model, and every variant under "variants".
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import f1_score, precision_recall_fscore_support
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sklearn.model_selection import GroupKFold
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared/data"
 sys.path.insert(0, str(ROOT))
 
 from flows.settings import resolve_taxonomy  # noqa: E402
 from nlp.classify import TaxonomyClassifier, labels_to_matrix  # noqa: E402
-from nlp.embed import embed  # noqa: E402
+from nlp.embed import MODEL_VERSION, embed  # noqa: E402
+from nlp.sentiment import SentimentClassifier  # noqa: E402
+from nlp.zeroshot import ZeroShotClassifier  # noqa: E402
+
+# name -> (what it is, TaxonomyClassifier parameters). "default" is the shipped model.
+VARIANTS: dict[str, tuple[str, dict]] = {
+    "default": ("SVM, words+chars+embeddings, Platt, shrunk thresholds", {}),
+    "baseline": ("previous model: LR, words+embeddings, OOF thresholds",
+                 dict(model="logreg", C=4.0, char_ngrams=False, calibrate=False, threshold_shrinkage=0.0)),
+    "logreg-chars": ("LR, words+chars+embeddings, OOF thresholds",
+                     dict(model="logreg", C=4.0, calibrate=False, threshold_shrinkage=0.0)),
+    "logreg-chars-platt": ("LR, words+chars+embeddings, Platt, shrunk thresholds", dict(model="logreg", C=4.0)),
+    "svm-oof-thresholds": ("default, thresholds not shrunk towards 0.5", dict(threshold_shrinkage=0.0)),
+    "svm-threshold-0.5": ("default, every threshold 0.5 on Platt probabilities", dict(threshold_shrinkage=1.0)),
+    "no-chars": ("default without character n-grams", dict(char_ngrams=False)),
+    "no-embeddings": ("default without sentence embeddings (TF-IDF only)", dict(embedding_weight=0.0)),
+    "co-occurrence": ("default + stacked LR on all labels' OOF log-odds", dict(co_occurrence=True)),
+}
 
 
+# -- shared helpers -------------------------------------------------------------------------
+def cached_embeddings(texts: list[str]) -> np.ndarray:
+    cache = Path(os.environ.get("ENGAGE_BENCH_CACHE", Path.home() / ".cache/engage-bench"))
+    key = hashlib.sha256("\x1f".join([MODEL_VERSION, *texts]).encode("utf-8")).hexdigest()[:24]
+    f = cache / f"embeddings-{key}.npy"
+    if f.exists():
+        return np.load(f)
+    vecs = embed(texts, progress=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    np.save(f, vecs)
+    return vecs
+
+
+def scores(Y: np.ndarray, P: np.ndarray, codes: list[str]) -> dict:
+    """Micro F1 over all given labels, macro F1 over those with support, and per-label P/R/F1."""
+    p, r, f, s = precision_recall_fscore_support(Y, P, zero_division=0)
+    has = s > 0
+    return {"micro_f1": float(f1_score(Y, P, average="micro", zero_division=0)),
+            "macro_f1": float(np.mean(f[has])) if has.any() else 0.0,
+            "per_label": {c: {"precision": float(pi), "recall": float(ri), "f1": float(fi), "support": int(si),
+                              "n_predicted": int(P[:, j].sum())}
+                          for j, (c, pi, ri, fi, si) in enumerate(zip(codes, p, r, f, s))}}
+
+
+def print_summary(rows: list[tuple[str, dict]], cols: list[tuple[str, str]]) -> None:
+    width = max(len(n) for n, _ in rows) + 2
+    print(f"{'variant':<{width}}" + "".join(f"{h:>12}" for h, _ in cols))
+    for name, res in rows:
+        print(f"{name:<{width}}" + "".join(f"{res[k]:>12.3f}" for _, k in cols))
+
+
+def print_per_label(codes: list[str], res: dict, extra: dict[str, dict[str, float]] | None = None,
+                    counts: dict[str, tuple[int, int]] | None = None) -> None:
+    width = max(len(c) for c in codes) + 2
+    head = f"{'label':<{width}}" + ("   train    test" if counts else f"{'support':>8}")
+    widths = [max(9, len(h) + 2) for h in (extra or {})]
+    head += f"{'precision':>11}{'recall':>8}{'F1':>7}" + "".join(f"{h:>{w}}" for h, w in zip(extra or {}, widths))
+    print(head)
+    for c in codes:
+        pl = res["per_label"][c]
+        line = f"{c:<{width}}" + (f"{counts[c][0]:>8}{counts[c][1]:>8}" if counts else f"{pl['support']:>8}")
+        line += f"{pl['precision']:>11.3f}{pl['recall']:>8.3f}{pl['f1']:>7.3f}"
+        line += "".join(f"{v[c]:>{w}.3f}" for v, w in zip((extra or {}).values(), widths))
+        print(line)
+
+
+def choose_variants(names: list[str] | None) -> list[str]:
+    names = names or list(VARIANTS)
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    return ["default"] + [n for n in names if n != "default"]
+
+
+# -- engagement-2019 ------------------------------------------------------------------------
 def respondent_groups(df: pd.DataFrame, id_map: Path | None) -> np.ndarray:
     """Public answers grouped by SmartSurvey respondent where the id map is available."""
     ids = df["response_id"].astype(str)
@@ -36,52 +125,180 @@ def respondent_groups(df: pd.DataFrame, id_map: Path | None) -> np.ndarray:
     return ids.to_numpy()
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--labels", type=Path, default=ROOT / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv")
-    ap.add_argument("--id-map", type=Path, default=ROOT.parent / "shared/data/engagement-2019/public_id_map.csv")
-    ap.add_argument("--taxonomy", default="north-cumbria-2019-2024")
-    ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--json", type=Path)
-    args = ap.parse_args(argv)
+def cross_validate(make: Callable[[], TaxonomyClassifier], texts: list[str], Y: np.ndarray, emb: np.ndarray,
+                   groups: np.ndarray, folds: int) -> tuple[np.ndarray, float, float]:
+    """Out-of-fold 0/1 predictions, mean fit seconds per fold, total predict seconds."""
+    P = np.zeros_like(Y)
+    fit_s = pred_s = 0.0
+    for train, test in GroupKFold(n_splits=folds).split(texts, groups=groups):
+        t = time.perf_counter()
+        clf = make().fit([texts[i] for i in train], Y[train], embeddings=emb[train], groups=groups[train])
+        fit_s += time.perf_counter() - t
+        t = time.perf_counter()
+        P[test] = clf.predict([texts[i] for i in test], embeddings=emb[test])
+        pred_s += time.perf_counter() - t
+    return P, fit_s / folds, pred_s
 
+
+def engagement(args) -> dict:
     tax = resolve_taxonomy(args.taxonomy, ROOT)
     df = pd.read_csv(args.labels, dtype=str, keep_default_na=False)
     texts = df["text"].tolist()
     Y = labels_to_matrix([l.split(";") for l in df["labels"]], tax.codes)
     groups = respondent_groups(df, args.id_map)
-    t0 = time.perf_counter()
-    emb = embed(texts, progress=True)
-    embed_s = time.perf_counter() - t0
+    emb = cached_embeddings(texts)
+    aims = [j for j, c in enumerate(tax.codes) if c != tax.other_code]
+    aim_codes = [tax.codes[j] for j in aims]
 
-    P = np.zeros_like(Y)
-    fit_s = pred_s = 0.0
-    for train, test in GroupKFold(n_splits=args.folds).split(texts, groups=groups):
-        clf = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code)
+    def evaluate(P: np.ndarray) -> dict:
+        res = scores(Y, P, tax.codes)
+        aim = scores(Y[:, aims], P[:, aims], aim_codes)
+        return {"micro_f1": aim["micro_f1"], "macro_f1": aim["macro_f1"], "micro_f1_with_other": res["micro_f1"],
+                "macro_f1_with_other": res["macro_f1"], "per_label": res["per_label"]}
+
+    print(f"\n{tax.id}: {len(texts)} labelled answers, {args.folds}-fold CV grouped by respondent "
+          f"({len(set(groups))} groups)\n")
+    variants = {}
+    for name in choose_variants(args.variants):
+        desc, params = VARIANTS[name]
+        P, fit_s, pred_s = cross_validate(lambda: TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code,
+                                                                     **params), texts, Y, emb, groups, args.folds)
+        variants[name] = {"description": desc, "params": params, **evaluate(P),
+                          "fit_seconds": fit_s, "predict_seconds": pred_s}
+        print(f"  {name}: macro F1 {variants[name]['macro_f1']:.3f} ({fit_s:.1f}s per fold)", flush=True)
+
+    t = time.perf_counter()
+    zs = ZeroShotClassifier.from_taxonomy(tax).fit()
+    Pz = zs.predict(texts, embeddings=emb)
+    variants["zero-shot"] = {"description": "no labels: similarity to category titles + descriptions",
+                             **evaluate(Pz), "fit_seconds": 0.0, "predict_seconds": time.perf_counter() - t}
+
+    t = time.perf_counter()
+    TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code).fit(texts, Y, embeddings=emb, groups=groups)
+    full_fit_s = time.perf_counter() - t
+
+    cols = [("micro F1", "micro_f1"), ("macro F1", "macro_f1"), ("micro+OTHER", "micro_f1_with_other"),
+            ("macro+OTHER", "macro_f1_with_other"), ("fit s/fold", "fit_seconds")]
+    print("\nF1 over the seven aims/enablers (micro, macro) and with OTHER:")
+    print_summary(list(variants.items()), cols)
+    print(f"\nper label, default model ({VARIANTS['default'][0]}); F1 of the other variants on the right:")
+    others = {n: {c: v["per_label"][c]["f1"] for c in tax.codes} for n, v in variants.items() if n != "default"}
+    print_per_label(tax.codes, variants["default"], others)
+    print(f"\ndefault: fit {variants['default']['fit_seconds']:.1f}s per fold, {full_fit_s:.1f}s on all "
+          f"{len(texts)} answers; predict {variants['default']['predict_seconds']:.2f}s for all folds")
+
+    sentiment = evaluate_sentiment(texts, df["sentiment"].to_numpy(dtype=object), emb, groups, args.folds)
+    default = variants["default"]
+    return {"dataset": "engagement-2019", "taxonomy": tax.id, "n": len(texts), "folds": args.folds,
+            **{k: default[k] for k in ("micro_f1", "macro_f1", "micro_f1_with_other", "macro_f1_with_other",
+                                       "per_label", "fit_seconds", "predict_seconds")},
+            "fit_seconds_all_rows": full_fit_s, "variants": variants, "sentiment": sentiment}
+
+
+def evaluate_sentiment(texts: list[str], y: np.ndarray, emb: np.ndarray, groups: np.ndarray, folds: int) -> dict:
+    P = np.empty(len(y), dtype=object)
+    fit_s = 0.0
+    for train, test in GroupKFold(n_splits=folds).split(texts, groups=groups):
         t = time.perf_counter()
-        clf.fit([texts[i] for i in train], Y[train], embeddings=emb[train], groups=groups[train])
+        clf = SentimentClassifier().fit([texts[i] for i in train], y[train], embeddings=emb[train])
         fit_s += time.perf_counter() - t
-        t = time.perf_counter()
         P[test] = clf.predict([texts[i] for i in test], embeddings=emb[test])
-        pred_s += time.perf_counter() - t
+    classes = sorted(set(y))
+    p, r, f, s = precision_recall_fscore_support(y, P, labels=classes, zero_division=0)
+    res = {"macro_f1": float(np.mean(f)), "accuracy": float(accuracy_score(y, P)), "fit_seconds": fit_s / folds,
+           "per_label": {c: {"precision": float(pi), "recall": float(ri), "f1": float(fi), "support": int(si)}
+                         for c, pi, ri, fi, si in zip(classes, p, r, f, s)}}
+    print(f"\nsentiment ({folds}-fold CV grouped by respondent): macro F1 {res['macro_f1']:.3f}, "
+          f"accuracy {res['accuracy']:.3f}, fit {res['fit_seconds']:.1f}s per fold")
+    print(f"{'sentiment':<12}{'support':>8}{'precision':>11}{'recall':>8}{'F1':>7}")
+    for c in classes:
+        pl = res["per_label"][c]
+        print(f"{c:<12}{pl['support']:>8}{pl['precision']:>11.3f}{pl['recall']:>8.3f}{pl['f1']:>7.3f}")
+    return res
 
-    p, r, f, s = precision_recall_fscore_support(Y, P, zero_division=0)
-    has = s > 0
-    micro = f1_score(Y[:, has], P[:, has], average="micro", zero_division=0)
-    macro = float(np.mean(f[has]))
-    print(f"\n{tax.id}: {len(texts)} labelled answers, {args.folds}-fold CV grouped by respondent")
-    print(f"{'label':<8}{'support':>8}{'precision':>11}{'recall':>8}{'F1':>7}")
-    for code, pi, ri, fi, si in zip(tax.codes, p, r, f, s):
-        print(f"{code:<8}{si:>8}{pi:>11.3f}{ri:>8.3f}{fi:>7.3f}")
-    print(f"{'micro F1':<27}{micro:>7.3f}\n{'macro F1':<27}{macro:>7.3f}")
-    print(f"embedding {embed_s:.1f}s, fit {fit_s / args.folds:.1f}s per fold, predict {pred_s:.2f}s total")
+
+# -- pxtextmining ---------------------------------------------------------------------------
+def pxtextmining(args) -> dict:
+    d = args.px_dir
+    base = json.loads((d / "baseline.json").read_text())
+    labels: list[str] = base["labels"]
+    split = pd.read_csv(d / "split_ids.csv", dtype=str)
+    df = split.merge(pd.read_csv(d / "v6framework_230831.csv", dtype={"Comment ID": str}), on="Comment ID",
+                     how="left", validate="one_to_one")
+    texts = df["FFT answer"].fillna("").astype(str).tolist()
+    Y = df[labels].fillna(0).to_numpy().astype(np.int8)
+    tr = (df["split"] == "train").to_numpy()
+    emb = cached_embeddings(texts)
+    T = np.asarray(texts, dtype=object)
+    train_texts, test_texts = list(T[tr]), list(T[~tr])
+    print(f"\npxtextmining: {tr.sum()} train / {(~tr).sum()} test answers, {len(labels)} labels "
+          f"({int((Y[~tr].sum(0) > 0).sum())} with test rows)\n")
+
+    variants = {}
+    for name in choose_variants(args.variants):
+        desc, params = VARIANTS[name]
+        t = time.perf_counter()
+        clf = TaxonomyClassifier(codes=labels, **params).fit(train_texts, Y[tr], embeddings=emb[tr])
+        fit_s = time.perf_counter() - t
+        t = time.perf_counter()
+        P = clf.predict(test_texts, embeddings=emb[~tr])
+        pred_s = time.perf_counter() - t
+        variants[name] = {"description": desc, "params": params, **scores(Y[~tr], P, labels),
+                          "fit_seconds": fit_s, "predict_seconds": pred_s}
+        print(f"  {name}: micro F1 {variants[name]['micro_f1']:.3f}, macro F1 {variants[name]['macro_f1']:.3f} "
+              f"(fit {fit_s:.0f}s)", flush=True)
+
+    t = time.perf_counter()
+    Pz = ZeroShotClassifier(codes=labels, descriptions=labels).fit().predict(test_texts, embeddings=emb[~tr])
+    variants["zero-shot"] = {"description": "no labels: similarity to the label titles (no descriptions)",
+                             **scores(Y[~tr], Pz, labels), "fit_seconds": 0.0,
+                             "predict_seconds": time.perf_counter() - t}
+
+    peers = {}
+    for peer in ("svc", "xgb"):
+        m = base["models"][peer]
+        per = {r["label"]: r for r in m["metrics"]["per_label"]}
+        peers[f"pxtextmining {peer.upper()}"] = {
+            "micro_f1": m["metrics"]["micro_f1"],
+            "macro_f1": float(np.mean([per[l]["f1"] for l in labels if per[l]["support_test"] > 0])),
+            "fit_seconds": m["fit_s"], "predict_seconds": m["predict_proba_only_s"],
+            "per_label": {l: {"f1": per[l]["f1"]} for l in labels}}
+
+    cols = [("micro F1", "micro_f1"), ("macro F1", "macro_f1"), ("fit s", "fit_seconds"),
+            ("predict s", "predict_seconds")]
+    print("\nmicro F1 over all 29 labels, macro F1 over the labels with test rows; peers from baseline.json:")
+    print_summary(list(peers.items()) + list(variants.items()), cols)
+    print(f"\nper label, default model ({VARIANTS['default'][0]}); F1 of others on the right:")
+    extra = {"SVC": {l: peers["pxtextmining SVC"]["per_label"][l]["f1"] for l in labels}}
+    extra.update({n: {l: v["per_label"][l]["f1"] for l in labels} for n, v in variants.items()
+                  if n in ("baseline", "zero-shot")})
+    counts = {l: (int(Y[tr, j].sum()), int(Y[~tr, j].sum())) for j, l in enumerate(labels)}
+    print_per_label(labels, variants["default"], extra, counts)
+    default = variants["default"]
+    goal = default["macro_f1"] >= 0.66 and default["micro_f1"] >= 0.82
+    print(f"\ndefault: micro {default['micro_f1']:.3f} / macro {default['macro_f1']:.3f} "
+          f"(goal micro >= 0.82 and macro >= 0.66: {'met' if goal else 'not met'}); fit "
+          f"{default['fit_seconds']:.0f}s on {tr.sum()} answers, predict {default['predict_seconds']:.2f}s")
+    return {"dataset": "pxtextmining", "n_train": int(tr.sum()), "n_test": int((~tr).sum()),
+            **{k: default[k] for k in ("micro_f1", "macro_f1", "per_label", "fit_seconds", "predict_seconds")},
+            "variants": variants, "peers": peers}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("dataset", nargs="?", default="engagement-2019", choices=["engagement-2019", "pxtextmining"])
+    ap.add_argument("--variants", nargs="+", metavar="NAME",
+                    help=f"classifier variants to compare (default: all): {', '.join(VARIANTS)}")
+    ap.add_argument("--labels", type=Path, default=ROOT / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv")
+    ap.add_argument("--id-map", type=Path, default=SHARED / "engagement-2019/public_id_map.csv")
+    ap.add_argument("--taxonomy", default="north-cumbria-2019-2024")
+    ap.add_argument("--px-dir", type=Path, default=SHARED / "external/pxtextmining")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    result = engagement(args) if args.dataset == "engagement-2019" else pxtextmining(args)
     if args.json:
-        args.json.write_text(json.dumps({
-            "dataset": "engagement-2019", "micro_f1": micro, "macro_f1": macro,
-            "per_label": {c: {"precision": float(pi), "recall": float(ri), "f1": float(fi), "support": int(si)}
-                          for c, pi, ri, fi, si in zip(tax.codes, p, r, f, s)},
-            "fit_seconds": fit_s / args.folds, "predict_seconds": pred_s, "embed_seconds": embed_s,
-        }, indent=2))
+        args.json.write_text(json.dumps(result, indent=2))
     return 0
 
 

@@ -25,7 +25,7 @@ from nlp.embed import MODEL_VERSION
 from nlp.redact import default_redactor
 from nlp.taxonomy import Taxonomy
 
-CLASSIFIER_VERSION = "tfidf+minilm-ovr-lr-v1"
+CLASSIFIER_VERSION = "tfidf+chars+minilm-ovr-svm-platt-v2"
 
 
 class LabelsError(ValueError):

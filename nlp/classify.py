@@ -1,25 +1,33 @@
 """Multi-label classification of answers into a taxonomy's categories.
 
-Features are TF-IDF word n-grams (exact vocabulary such as "A&E", "PFI", "CAMHS") combined with
-sentence embeddings (meaning, so "can't get an appointment" and "no GP slots" look alike). One
-logistic regression per category gives a probability; each category's decision threshold is the
-one that maximised F1 on out-of-fold predictions, because a single 0.5 cut-off under-assigns the
-rarer aims.
+Features are TF-IDF word n-grams (exact vocabulary such as "A&E", "PFI", "CAMHS"), TF-IDF character
+n-grams inside words (misspellings and text-speak such as "appt", "docter", "carparking" still share
+most of their pieces with the right word) and sentence embeddings (meaning, so "can't get an
+appointment" and "no GP slots" look alike). One linear model per category (a linear SVM by default)
+gives a raw score; a Platt map fitted on out-of-fold scores turns it into a probability that is
+monotone in the raw score and comparable across categories. Each category's decision threshold is
+the F1-optimal cut-off on out-of-fold probabilities, shrunk half-way towards 0.5: the tuned cut-off
+alone over-fits the rarer categories' few examples, a flat 0.5 under-assigns them, and on both
+benchmarks (`benchmarks/evaluate.py`) the shrunk cut-off beats either.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
+from joblib import Parallel, delayed
 from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, KFold
+from sklearn.svm import LinearSVC
 
 from nlp import embed as embed_mod
 
-Encoder = Callable[[Sequence[str]], np.ndarray]
+MODELS = ("svm", "logreg")
+# Raw score given by a label that had no (or only) positive examples in a training fold.
+_CONSTANT_SCORE = 5.0
 
 
 def labels_to_matrix(labels: Sequence[Sequence[str]], codes: Sequence[str]) -> np.ndarray:
@@ -51,30 +59,94 @@ def best_threshold(y: np.ndarray, scores: np.ndarray, floor: float = 0.05) -> fl
     return float(max(floor, (s[k] + nxt) / 2))
 
 
+def apply_thresholds(scores: np.ndarray, thresholds: np.ndarray, codes: Sequence[str],
+                     other_code: str | None) -> np.ndarray:
+    """0/1 decisions: each label at its threshold, the best label when none passes (every answer
+    says something), and the catch-all 'other' category never beside a substantive one."""
+    P = (scores >= thresholds).astype(np.int8)
+    empty = P.sum(axis=1) == 0
+    if len(scores):
+        P[empty, np.argmax(scores[empty], axis=1)] = 1
+    if other_code in codes:
+        o = list(codes).index(other_code)
+        P[(P[:, o] == 1) & (P.sum(axis=1) > 1), o] = 0
+    return P
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -30, 30)))
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def fit_platt(raw: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-label slope and intercept of sigmoid(a * raw + b), fitted on out-of-fold raw scores.
+
+    The slope is kept positive, so probability order is raw-score order and the thresholds keep
+    their meaning; a label with no signal (or only one class) gets a flat map at its base rate.
+    """
+    k = Y.shape[1]
+    a, b = np.ones(k), np.zeros(k)
+    for j in range(k):
+        y = Y[:, j]
+        if y.min() == y.max():
+            continue
+        m = LogisticRegression(C=1e4).fit(raw[:, [j]], y)
+        if m.coef_[0, 0] > 0:
+            a[j], b[j] = m.coef_[0, 0], m.intercept_[0]
+        else:
+            a[j], b[j] = 1e-6, float(_logit(np.array(y.mean())))
+    return a, b
+
+
 class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
-    """TF-IDF + sentence-embedding one-vs-rest logistic regression with tuned thresholds.
+    """TF-IDF (word + character) + sentence-embedding one-vs-rest linear models, Platt-calibrated,
+    with per-label thresholds tuned on out-of-fold predictions.
 
     `fit(texts, Y)` takes raw (redacted) texts and a 0/1 label matrix whose columns follow
     `codes`. Embeddings can be passed in precomputed (they are cached by the flows); otherwise
     the packaged encoder computes them.
+
+    Options exist so `benchmarks/evaluate.py` can compare alternatives; the defaults are the best
+    measured. `co_occurrence=True` stacks a second logistic regression per label on every label's
+    calibrated out-of-fold log-odds (so "hospital food" can lean on "waste"); it did not help on
+    either benchmark, and its probabilities are no longer monotone in the label's own raw score.
     """
 
-    def __init__(self, codes: Sequence[str] = (), other_code: str | None = None, C: float = 4.0,
-                 embedding_weight: float = 1.0, n_folds: int = 5, random_state: int = 0):
+    def __init__(self, codes: Sequence[str] = (), other_code: str | None = None, model: str = "svm",
+                 C: float = 0.5, char_ngrams: bool = True, embedding_weight: float = 1.0, calibrate: bool = True,
+                 threshold_shrinkage: float = 0.5, co_occurrence: bool = False, n_folds: int = 5,
+                 random_state: int = 0, n_jobs: int | None = 2):
         self.codes = codes
         self.other_code = other_code
+        self.model = model
         self.C = C
+        self.char_ngrams = char_ngrams
         self.embedding_weight = embedding_weight
+        self.calibrate = calibrate
+        self.threshold_shrinkage = threshold_shrinkage
+        self.co_occurrence = co_occurrence
         self.n_folds = n_folds
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     # -- features -------------------------------------------------------------------------
-    def _vectoriser(self) -> TfidfVectorizer:
-        return TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, strip_accents="unicode",
-                               token_pattern=r"(?u)\b\w[\w&']*\b")
+    def _vectorisers(self) -> list[TfidfVectorizer]:
+        vecs = [TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, strip_accents="unicode",
+                                token_pattern=r"(?u)\b\w[\w&']*\b")]
+        if self.char_ngrams:
+            vecs.append(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
+                                        strip_accents="unicode", dtype=np.float32))
+        return vecs
 
-    def _features(self, vec: TfidfVectorizer, texts: Sequence[str], emb: np.ndarray):
-        return sparse.hstack([vec.transform(texts), sparse.csr_matrix(emb * self.embedding_weight)]).tocsr()
+    def _features(self, vecs: list[TfidfVectorizer], texts: Sequence[str], emb: np.ndarray) -> sparse.csr_matrix:
+        blocks = [v.transform(texts) for v in vecs]
+        if self.embedding_weight:
+            blocks.append(sparse.csr_matrix(emb * self.embedding_weight))
+        return sparse.hstack(blocks).tocsr()
 
     @staticmethod
     def _embeddings(texts: Sequence[str], embeddings: np.ndarray | None) -> np.ndarray:
@@ -84,24 +156,39 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
             raise ValueError(f"{len(texts)} texts but {len(embeddings)} embeddings")
         return np.asarray(embeddings, dtype=np.float32)
 
-    def _fit_models(self, texts: Sequence[str], emb: np.ndarray, Y: np.ndarray):
-        vec = self._vectoriser().fit(texts)
-        X = self._features(vec, texts, emb)
-        models = []
-        for j in range(Y.shape[1]):
-            y = Y[:, j]
-            if y.min() == y.max():  # a label with no (or only) examples: a constant, not a crash
-                models.append(float(y[0]) if len(y) else 0.0)
-                continue
-            m = LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000, solver="liblinear",
-                                   random_state=self.random_state)
-            models.append(m.fit(X, y))
-        return vec, models
+    # -- one stage of linear models -------------------------------------------------------
+    def _fit_label(self, X: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
+        if y.min() == y.max():  # a label with no (or only) examples: a constant, not a crash
+            return np.zeros(X.shape[1], dtype=np.float32), _CONSTANT_SCORE if y[0] else -_CONSTANT_SCORE
+        if self.model == "svm":
+            m = LinearSVC(C=self.C, class_weight="balanced", max_iter=10000)
+        else:
+            m = LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000, solver="liblinear")
+        m.fit(X, y)
+        return m.coef_[0].astype(np.float32), float(m.intercept_[0])
 
-    @staticmethod
-    def _scores(vec, models, X) -> np.ndarray:
-        cols = [np.full(X.shape[0], m) if isinstance(m, float) else m.predict_proba(X)[:, 1] for m in models]
-        return np.column_stack(cols) if cols else np.zeros((X.shape[0], 0))
+    def _fit_linear(self, texts: Sequence[str], emb: np.ndarray, Y: np.ndarray):
+        """Vectorisers, a (features x labels) weight matrix and intercepts: raw = X @ W + b."""
+        vecs = [v.fit(texts) for v in self._vectorisers()]
+        X = self._features(vecs, texts, emb)
+        # liblinear releases the GIL, so threads parallelise without copying X to workers.
+        fitted = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+            delayed(self._fit_label)(X, Y[:, j]) for j in range(Y.shape[1]))
+        W = np.column_stack([w for w, _ in fitted]) if fitted else np.zeros((X.shape[1], 0), np.float32)
+        return vecs, W, np.array([b for _, b in fitted])
+
+    def _raw(self, vecs, W: np.ndarray, b: np.ndarray, texts: Sequence[str], emb: np.ndarray) -> np.ndarray:
+        return np.asarray(self._features(vecs, texts, emb) @ W) + b
+
+    def _splits(self, n: int, groups: Sequence | None) -> list[tuple[np.ndarray, np.ndarray]]:
+        n_folds = min(self.n_folds, n)
+        if groups is not None and len(set(groups)) >= n_folds:
+            return list(GroupKFold(n_splits=n_folds).split(np.zeros(n), groups=groups))
+        return list(KFold(n_splits=n_folds, shuffle=True, random_state=self.random_state).split(np.zeros(n)))
+
+    def _probabilities(self, raw: np.ndarray) -> np.ndarray:
+        """Raw scores to probabilities: Platt maps, or the logistic regression's own sigmoid."""
+        return _sigmoid(raw * self.platt_a_ + self.platt_b_) if self.calibrate else _sigmoid(raw)
 
     # -- estimator API --------------------------------------------------------------------
     def fit(self, texts: Sequence[str], Y: np.ndarray, embeddings: np.ndarray | None = None,
@@ -112,48 +199,67 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
             raise ValueError(f"Y must be {len(texts)} x {len(self.codes)}, got {Y.shape}")
         if len(texts) < 10:
             raise ValueError(f"only {len(texts)} labelled answers: at least 10 are needed to train")
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
+        if self.model == "svm" and not self.calibrate:
+            raise ValueError("an SVM's margins are not probabilities: use calibrate=True with model='svm'")
         emb = self._embeddings(texts, embeddings)
-        oof = self.out_of_fold_scores(texts, Y, emb, groups)
-        self.thresholds_ = np.array([best_threshold(Y[:, j], oof[:, j]) for j in range(Y.shape[1])])
+        splits = self._splits(len(texts), groups)
+        raw = self.out_of_fold_scores(texts, Y, emb, splits)
+        self.platt_a_, self.platt_b_ = fit_platt(raw, Y) if self.calibrate else (None, None)
+        oof = self._probabilities(raw)
+        if self.co_occurrence:
+            self.stack_, oof = self._fit_stack(oof, Y, splits)
+        tuned = np.array([best_threshold(Y[:, j], oof[:, j]) for j in range(Y.shape[1])])
+        self.thresholds_ = np.where(tuned < 1.0, (1 - self.threshold_shrinkage) * tuned
+                                    + self.threshold_shrinkage * 0.5, tuned)
         self.oof_scores_ = oof
-        self.vectorizer_, self.models_ = self._fit_models(texts, emb, Y)
+        self.vectorizers_, self.coef_, self.intercept_ = self._fit_linear(texts, emb, Y)
         self.n_train_ = len(texts)
         return self
 
     def out_of_fold_scores(self, texts: Sequence[str], Y: np.ndarray, emb: np.ndarray,
-                           groups: Sequence | None = None) -> np.ndarray:
-        """Scores for each answer from a model that did not see it (grouped by respondent if given)."""
-        n_folds = min(self.n_folds, len(texts))
-        if groups is not None and len(set(groups)) >= n_folds:
-            splits = GroupKFold(n_splits=n_folds).split(texts, groups=groups)
-        else:
-            splits = KFold(n_splits=n_folds, shuffle=True, random_state=self.random_state).split(texts)
-        oof = np.zeros(Y.shape, dtype=np.float64)
+                           splits: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+        """Raw scores for each answer from a model that did not see it (or its respondent's other answers)."""
+        raw = np.zeros(Y.shape, dtype=np.float64)
         texts_arr = np.asarray(texts, dtype=object)
         for train, test in splits:
-            vec, models = self._fit_models(list(texts_arr[train]), emb[train], Y[train])
-            oof[test] = self._scores(vec, models, self._features(vec, list(texts_arr[test]), emb[test]))
-        return oof
+            vecs, W, b = self._fit_linear(list(texts_arr[train]), emb[train], Y[train])
+            raw[test] = self._raw(vecs, W, b, list(texts_arr[test]), emb[test])
+        return raw
+
+    @staticmethod
+    def _fit_stack(P: np.ndarray, Y: np.ndarray, splits) -> tuple[list, np.ndarray]:
+        """Second-stage models on all labels' out-of-fold log-odds, and their own out-of-fold probabilities."""
+        Z = _logit(P)
+        models, oof = [], P.copy()
+        for j in range(Y.shape[1]):
+            y = Y[:, j]
+            if y.sum() < 2 or y.min() == y.max():
+                models.append(None)
+                continue
+            for train, test in splits:
+                if y[train].min() < y[train].max():
+                    oof[test, j] = LogisticRegression(C=0.1, solver="liblinear").fit(Z[train], y[train]) \
+                        .predict_proba(Z[test])[:, 1]
+            models.append(LogisticRegression(C=0.1, solver="liblinear").fit(Z, y))
+        return models, oof
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.codes)))
         emb = self._embeddings(texts, embeddings)
-        return self._scores(self.vectorizer_, self.models_, self._features(self.vectorizer_, texts, emb))
+        P = self._probabilities(self._raw(self.vectorizers_, self.coef_, self.intercept_, texts, emb))
+        if self.co_occurrence:
+            Z = _logit(P)
+            P = np.column_stack([P[:, j] if m is None else m.predict_proba(Z)[:, 1] for j, m in enumerate(self.stack_)])
+        return P
 
     def decide(self, scores: np.ndarray) -> np.ndarray:
         """Apply the per-label thresholds; every answer gets its best label if none passes, and
         the catch-all 'other' category never sits beside a substantive one."""
-        P = (scores >= self.thresholds_).astype(np.int8)
-        empty = P.sum(axis=1) == 0
-        if len(scores):
-            P[empty, np.argmax(scores[empty], axis=1)] = 1
-        if self.other_code in self.codes:
-            o = list(self.codes).index(self.other_code)
-            mixed = (P[:, o] == 1) & (P.sum(axis=1) > 1)
-            P[mixed, o] = 0
-        return P
+        return apply_thresholds(scores, self.thresholds_, self.codes, self.other_code)
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         return self.decide(self.predict_proba(texts, embeddings))

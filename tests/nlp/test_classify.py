@@ -73,3 +73,64 @@ def test_too_little_data_is_a_clear_error(sample):
     tax, texts, Y, emb = sample
     with pytest.raises(ValueError, match="at least 10"):
         TaxonomyClassifier(codes=tax.codes).fit(texts[:5], Y[:5], embeddings=emb[:5])
+
+
+def test_probabilities_are_calibrated_and_monotone_in_the_raw_score(fitted):
+    raw = np.linspace(-3, 3, 61)[:, None].repeat(len(fitted.codes), axis=1)
+    P = fitted._probabilities(raw)
+    assert ((P > 0) & (P < 1)).all()
+    assert (np.diff(P, axis=0) >= 0).all()
+    assert (fitted.platt_a_ > 0).all()
+
+
+def test_thresholds_are_tuned_then_shrunk_towards_one_half(sample):
+    tax, texts, Y, emb = sample
+    common = dict(codes=tax.codes, other_code=tax.other_code)
+    tuned = TaxonomyClassifier(**common, threshold_shrinkage=0.0).fit(texts[:300], Y[:300], embeddings=emb[:300])
+    half = TaxonomyClassifier(**common, threshold_shrinkage=1.0).fit(texts[:300], Y[:300], embeddings=emb[:300])
+    shrunk = TaxonomyClassifier(**common).fit(texts[:300], Y[:300], embeddings=emb[:300])
+    assert np.allclose(half.thresholds_, 0.5)
+    assert np.allclose(shrunk.thresholds_, (tuned.thresholds_ + 0.5) / 2)
+    # The tuned cut-offs are the F1-optimal ones on the out-of-fold probabilities they were tuned on.
+    j = tax.codes.index("ENA")
+    assert tuned.thresholds_[j] == pytest.approx(best_threshold(Y[:300, j], tuned.oof_scores_[:, j]))
+
+
+def test_out_of_fold_scores_are_honest(sample, fitted):
+    _, texts, Y, emb = sample
+    oof = fitted.oof_scores_
+    train = fitted.predict_proba(texts[:300], embeddings=emb[:300])
+    assert oof.shape == Y[:300].shape
+    # A model scores its own training answers more confidently than answers it did not see.
+    assert (train * Y[:300]).sum() > (oof * Y[:300]).sum()
+
+
+def test_a_label_without_examples_is_never_assigned_by_threshold(sample):
+    tax, texts, Y, emb = sample
+    Y = Y[:200].copy()
+    Y[:, tax.codes.index("ENC")] = 0
+    clf = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code).fit(texts[:200], Y, embeddings=emb[:200])
+    P = clf.predict(texts[200:], embeddings=emb[200:])
+    assert P[:, tax.codes.index("ENC")].sum() == 0
+
+
+def test_variants_fit_and_model_pickles_without_the_encoder(sample, tmp_path):
+    import joblib
+
+    tax, texts, Y, emb = sample
+    for params in (dict(model="logreg", C=4.0, char_ngrams=False, calibrate=False, threshold_shrinkage=0.0),
+                   dict(co_occurrence=True), dict(embedding_weight=0.0)):
+        clf = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code, **params)
+        clf.fit(texts[:200], Y[:200], embeddings=emb[:200], groups=np.arange(200) // 2)
+        P = clf.predict_proba(texts[200:], embeddings=emb[200:])
+        assert P.shape == (len(texts) - 200, len(tax.codes)) and ((P >= 0) & (P <= 1)).all()
+    joblib.dump(clf, tmp_path / "m.joblib")
+    again = joblib.load(tmp_path / "m.joblib")
+    assert np.allclose(again.predict_proba(texts[200:], embeddings=emb[200:]), P)
+    assert (tmp_path / "m.joblib").stat().st_size < 20_000_000
+
+
+def test_an_uncalibrated_svm_is_refused(sample):
+    tax, texts, Y, emb = sample
+    with pytest.raises(ValueError, match="calibrate"):
+        TaxonomyClassifier(codes=tax.codes, calibrate=False).fit(texts[:50], Y[:50], embeddings=emb[:50])
