@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from flows.embeddings import get_embeddings
 from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, transaction
-from flows.train import load_model
+from flows.train import load_model, load_sentiment
 from nlp.embed import embed
 from nlp.summarise import summarise_theme
 from nlp.stability import ThemeState, change_log, match_themes
@@ -43,7 +43,16 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
         empty = ans["is_empty"].to_numpy(dtype=bool)
         assigned[empty] = 0
         assigned[empty, o] = 1
-    seg_scores = clf.predict_proba(seg["text"].tolist(), get_embeddings(ws, seg["text"].tolist()))
+    seg_emb = get_embeddings(ws, seg["text"].tolist())
+    seg_scores = clf.predict_proba(seg["text"].tolist(), seg_emb)
+    sentiment = load_sentiment(ws, tax)
+    if sentiment is not None:
+        sent = pd.DataFrame({
+            "answer_id": np.r_[ans["answer_id"].to_numpy(), seg["answer_id"].to_numpy()],
+            "seg_index": np.r_[np.full(len(ans), -1), seg["seg_index"].to_numpy()].astype(int),
+            "sentiment": np.r_[sentiment.predict(ans["text"].tolist(), get_embeddings(ws, ans["text"].tolist())),
+                               sentiment.predict(seg["text"].tolist(), seg_emb)].astype(str),
+            "model_version": meta["model_version"]})
     k = len(tax.codes)
     pred = pd.DataFrame({
         "taxonomy_id": tax.id, "answer_id": np.repeat(ans["answer_id"].to_numpy(), k),
@@ -60,20 +69,36 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
         con.execute("INSERT INTO predictions SELECT * FROM p")
         con.register("s", sseg)
         con.execute("INSERT INTO segment_scores SELECT * FROM s")
-    return {"answers": len(ans), "segments": len(seg),
-            "assigned": {c: int(n) for c, n in zip(tax.codes, assigned.sum(axis=0))}}
+        if sentiment is not None:  # a taxonomy without sentiment labels leaves another's predictions be
+            con.execute("DELETE FROM sentiments")
+            con.register("se", sent)
+            con.execute("INSERT INTO sentiments SELECT * FROM se")
+    return {"answers": len(ans), "segments": len(seg), "mode": meta.get("mode", "trained"),
+            "assigned": {c: int(n) for c, n in zip(tax.codes, assigned.sum(axis=0))},
+            "sentiment": sent[sent["seg_index"] < 0]["sentiment"].value_counts().to_dict() if sentiment is not None else None}
+
+
+def person_sentiment(values: pd.Series) -> str:
+    """One person's stance on a theme from their segments': both praise and criticism is 'mixed'."""
+    found = set(values.dropna()) - {""}
+    if not found:
+        return ""
+    if "mixed" in found or {"positive", "negative"} <= found:
+        return "mixed"
+    return next((s for s in ("negative", "positive") if s in found), "neutral")
 
 
 def category_segments(con, tax_id: str, code: str, threshold: float) -> pd.DataFrame:
-    """The segments of this category's answers that speak to it."""
+    """The segments of this category's answers that speak to it, with their writer's sentiment."""
     df = con.execute("""
         SELECT s.answer_id, s.seg_index, s.text, ss.score, a.source, a.source_file, a.respondent_id,
-               a.question, a.metadata
+               a.question, a.metadata, coalesce(se.sentiment, '') AS sentiment
         FROM predictions p
         JOIN answers a USING (answer_id)
         JOIN segments s USING (answer_id)
         JOIN segment_scores ss ON ss.taxonomy_id = p.taxonomy_id AND ss.answer_id = s.answer_id
              AND ss.seg_index = s.seg_index AND ss.code = p.code
+        LEFT JOIN sentiments se ON se.answer_id = s.answer_id AND se.seg_index = s.seg_index
         WHERE p.taxonomy_id = ? AND p.code = ? AND p.assigned AND NOT a.is_empty
         ORDER BY a.source_file, a.respondent_id, a.question, s.seg_index""", [tax_id, code]).df()
     if df.empty:
@@ -81,6 +106,16 @@ def category_segments(con, tax_id: str, code: str, threshold: float) -> pd.DataF
     best = df.groupby("answer_id")["score"].transform("max")
     keep = (df["score"] >= SEGMENT_SHARE_OF_THRESHOLD * threshold) | (df["score"] == best)
     return df[keep].reset_index(drop=True)
+
+
+def theme_evidence(seg: pd.DataFrame) -> pd.DataFrame:
+    """A theme's segments with each person's sentiment over all their segments in it (so a person is
+    counted once in the theme's sentiment breakdown), or no sentiment column when there is no model."""
+    seg = seg.reset_index(drop=True)
+    if not (seg["sentiment"] != "").any():
+        return seg.drop(columns="sentiment")
+    person = seg["source_file"] + "\x1f" + seg["respondent_id"]
+    return seg.assign(sentiment=seg.groupby(person)["sentiment"].transform(person_sentiment))
 
 
 def previous_themes(con, tax_id: str) -> tuple[dict[str, list[ThemeState]], dict[str, int]]:
@@ -128,7 +163,7 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
             found = []
             for theme in themer.themes_:
                 idx = np.asarray(theme.members)
-                st = summarise_theme(theme.id, seg.iloc[idx].reset_index(drop=True), emb[idx], theme.keywords, embed)
+                st = summarise_theme(theme.id, theme_evidence(seg.iloc[idx]), emb[idx], theme.keywords, embed)
                 state = ThemeState(theme.centroid, frozenset(seg["answer_id"].iloc[idx]), st.n)
                 found.append((theme, idx, st, state))
             matches = match_themes(prev.get(cat.code, []), [f[3] for f in found])

@@ -256,10 +256,14 @@ def cmd_train(args, ws) -> int:
 def model_summary(r: dict) -> str:
     """One line on the classifier, with the change in cross-validated F1 when it was retrained."""
     state = "retrained" if r["trained"] else "up to date"
+    if r.get("mode") == "zero-shot":
+        return (f"classifier for {r['taxonomy_id']} {state}: zero-shot from the category titles and descriptions "
+                f"({r['n_train']} labelled answers so far; add labels with `engage train --labels FILE.csv` or "
+                "`engage review import` and a trained model takes over)")
     line = (f"classifier for {r['taxonomy_id']} {state}: {r['n_train']} labelled answers, cross-validated "
             f"micro F1 {r['oof_micro_f1']:.3f}, macro F1 {r['oof_macro_f1']:.3f}")
     prev = r.get("previous") or {}
-    if r["trained"] and "oof_macro_f1" in prev:
+    if r["trained"] and prev.get("oof_macro_f1") is not None:
         line += (f" (was {prev['oof_micro_f1']:.3f} / {prev['oof_macro_f1']:.3f} with {prev['n_train']} answers; "
                  f"macro {r['oof_macro_f1'] - prev['oof_macro_f1']:+.3f})")
     return line

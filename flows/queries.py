@@ -9,8 +9,14 @@ from nlp.attribution import attribution, facets
 from nlp.embed import MODEL_VERSION, embed
 
 
+def has_table(con, name: str) -> bool:
+    """Snapshots written before a table existed do not have it."""
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])
+
+
 def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
-    """One row per counted answer: identity, redacted text, labels, a score per category, themes."""
+    """One row per counted answer: identity, redacted text, labels, a score per category, themes,
+    and the answer's sentiment when the labelled data trained a sentiment model."""
     tax = resolve_taxonomy(taxonomy, ws.home)
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
         ans = con.execute("SELECT answer_id, source_file, respondent_id, question, source, text FROM answers "
@@ -20,6 +26,8 @@ def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
         themes = con.execute("SELECT DISTINCT m.answer_id, m.theme_id, t.statement FROM theme_members m "
                              "JOIN themes t USING (taxonomy_id, code, theme_id) WHERE m.taxonomy_id = ? "
                              "ORDER BY m.theme_id", [tax.id]).df()
+        sentiment = (con.execute("SELECT answer_id, sentiment FROM sentiments WHERE seg_index = -1").df()
+                     if has_table(con, "sentiments") else pd.DataFrame(columns=["answer_id", "sentiment"]))
     if pred.empty:
         raise FileNotFoundError(f"no classifications for taxonomy {tax.id} yet: run `engage run --taxonomy {tax.id}`")
     scores = pred.pivot(index="answer_id", columns="code", values="score").reindex(columns=tax.codes)
@@ -29,9 +37,11 @@ def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
               .groupby("answer_id")["code"].agg(";".join).rename("labels"))
     theme = themes.groupby("answer_id").agg(theme=("theme_id", ";".join),
                                             theme_statement=("statement", " | ".join))
-    out = ans.join(labels, on="answer_id").join(scores.round(4), on="answer_id").join(theme, on="answer_id")
-    out[["labels", "theme", "theme_statement"]] = out[["labels", "theme", "theme_statement"]].fillna("")
-    cols = ["source_file", "respondent_id", "question", "source", "text", "labels", *scores.columns, "theme",
+    out = (ans.join(labels, on="answer_id").join(scores.round(4), on="answer_id").join(theme, on="answer_id")
+           .join(sentiment.set_index("answer_id")["sentiment"], on="answer_id"))
+    out[["labels", "theme", "theme_statement", "sentiment"]] = out[["labels", "theme", "theme_statement",
+                                                                    "sentiment"]].fillna("")
+    cols = ["source_file", "respondent_id", "question", "source", "text", "labels", "sentiment", *scores.columns, "theme",
             "theme_statement"]
     return out[cols]
 
@@ -45,8 +55,7 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, s
     if code:
         tax.category(code)
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
-        has_sentiment = bool(con.execute("SELECT count(*) FROM information_schema.tables "
-                                         "WHERE table_name = 'sentiments'").fetchone()[0])
+        has_sentiment = has_table(con, "sentiments")
         if sentiment and not has_sentiment:
             raise FileNotFoundError("no sentiment predictions yet: run `engage run` first")
         df = con.execute(f"""

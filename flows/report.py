@@ -11,7 +11,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from flows.files import atomic_write_bytes, atomic_write_text
-from flows.report_docx import render_docx
+from flows.report_docx import render_docx, sentiment_line
 from flows.report_html import render_html
 from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, reader_path
@@ -112,6 +112,8 @@ def render_markdown(doc: dict) -> str:
         lines.append("")
         for s in c["statements"]:
             lines += [f"### {s['text']}", "", f"Raised by {s['n']} people ({_sources(s['by_source'])}).", ""]
+            if s.get("by_sentiment"):
+                lines += [f"Their tone: {sentiment_line(s['by_sentiment'])}.", ""]
             for q in s["quotes"]:
                 lines += [f"> “{q['text']}”", f"> — {q.get('attribution') or q['source']} "
                           f"({q['source_file']}, respondent {q['respondent_id']})", ""]

@@ -35,6 +35,10 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE TABLE IF NOT EXISTS segment_scores (
     taxonomy_id VARCHAR, answer_id VARCHAR, seg_index INTEGER, code VARCHAR, score DOUBLE,
     PRIMARY KEY (taxonomy_id, answer_id, seg_index, code));
+-- Writer's stance per segment, and per whole answer at seg_index -1 (negative/neutral/positive/mixed).
+CREATE TABLE IF NOT EXISTS sentiments (
+    answer_id VARCHAR, seg_index INTEGER, sentiment VARCHAR, model_version VARCHAR,
+    PRIMARY KEY (answer_id, seg_index));
 CREATE TABLE IF NOT EXISTS themes (
     taxonomy_id VARCHAR, code VARCHAR, theme_id VARCHAR, rank INTEGER, statement VARCHAR,
     n_people INTEGER, detail VARCHAR, PRIMARY KEY (taxonomy_id, code, theme_id));

@@ -23,9 +23,16 @@ from flows.settings import Workspace, resolve_taxonomy, workspace
 from nlp.classify import TaxonomyClassifier, labels_to_matrix
 from nlp.embed import MODEL_VERSION
 from nlp.redact import default_redactor
+from nlp.sentiment import SENTIMENTS, SentimentClassifier
 from nlp.taxonomy import Taxonomy
+from nlp.zeroshot import ZeroShotClassifier
 
 CLASSIFIER_VERSION = "tfidf+chars+minilm-ovr-svm-platt-v2"
+ZERO_SHOT_VERSION = "minilm-prototypes-v1"
+# Below this many labelled answers a trained model is worse than zero-shot similarity to the
+# category descriptions (5-fold thresholds on a handful of examples are noise), so a taxonomy
+# classifies zero-shot until its labels reach this size and the trained model takes over.
+MIN_LABELLED_ANSWERS = 50
 
 
 class LabelsError(ValueError):
@@ -53,6 +60,11 @@ def read_labels(data: bytes, name: str, tax: Taxonomy) -> pd.DataFrame:
                           f"it has: {', '.join(df.columns)}")
     out = pd.DataFrame({"text": df[cols["text"]].str.strip(),
                         "labels": df[cols["labels"]].str.replace(" ", "", regex=False)})
+    out["sentiment"] = df[cols["sentiment"]].str.strip().str.lower() if "sentiment" in cols else ""
+    bad_sentiment = sorted(set(out["sentiment"]) - {"", *SENTIMENTS})
+    if bad_sentiment:
+        raise LabelsError(f"{name} has sentiment values {', '.join(bad_sentiment)}: use one of "
+                          f"{', '.join(SENTIMENTS)}, or leave the cell blank.")
     out["group"] = df[cols["response_id"]] if "response_id" in cols else [f"{name}:{i}" for i in range(len(df))]
     out = out[(out["text"] != "") & (out["labels"] != "")]
     bad = sorted({c for l in out["labels"] for c in l.split(";") if c not in tax.codes})
@@ -92,19 +104,32 @@ def labelled_data(ws: Workspace, tax: Taxonomy) -> tuple[pd.DataFrame, str]:
         h.update(hashlib.sha256(data).digest())
         frames.append(read_labels(data, f.name, tax))
     if not frames:
-        return pd.DataFrame(columns=["text", "labels", "group"]), h.hexdigest()
+        return pd.DataFrame(columns=["text", "labels", "group", "sentiment"]), h.hexdigest()
     df = pd.concat(frames, ignore_index=True)
     redactor = default_redactor()
     df["text"] = [redactor.redact(t) for t in df["text"]]
     return df.drop_duplicates(["text"], keep="last").reset_index(drop=True), h.hexdigest()
 
 
-def load_model(ws: Workspace, tax: Taxonomy) -> tuple[TaxonomyClassifier, dict]:
+def load_model(ws: Workspace, tax: Taxonomy) -> tuple[TaxonomyClassifier | ZeroShotClassifier, dict]:
     d = model_dir(ws, tax)
     if not (d / "classifier.joblib").exists():
-        raise FileNotFoundError(f"no trained classifier for taxonomy {tax.id}: run `engage train "
-                                f"--taxonomy {tax.id} --labels FILE.csv` with labelled answers")
+        raise FileNotFoundError(f"no classifier for taxonomy {tax.id} yet: run `engage train --taxonomy {tax.id}` "
+                                "(with `--labels FILE.csv` if you have labelled answers)")
     return joblib.load(d / "classifier.joblib"), json.loads((d / "meta.json").read_text())
+
+
+def load_sentiment(ws: Workspace, tax: Taxonomy) -> SentimentClassifier | None:
+    """The sentiment model trained from this taxonomy's labels, if they had a sentiment column."""
+    path = model_dir(ws, tax) / "sentiment.joblib"
+    return joblib.load(path) if path.exists() else None
+
+
+def _fit_sentiment(df: pd.DataFrame, emb) -> SentimentClassifier | None:
+    rated = (df["sentiment"] != "").to_numpy()
+    if rated.sum() < MIN_LABELLED_ANSWERS or df.loc[rated, "sentiment"].nunique() < 2:
+        return None
+    return SentimentClassifier().fit(df.loc[rated, "text"].tolist(), df.loc[rated, "sentiment"].tolist(), emb[rated])
 
 
 def model_is_current(ws: Workspace, tax: Taxonomy, labels_hash: str) -> bool:
@@ -118,35 +143,49 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
     ws = workspace(home)
     tax = resolve_taxonomy(taxonomy, ws.home)
     df, labels_hash = labelled_data(ws, tax)
-    if df.empty:
-        raise LabelsError(f"no labelled answers for taxonomy {tax.id} in {labels_dir(ws, tax)}: add some with "
-                          f"`engage train --taxonomy {tax.id} --labels FILE.csv`")
+    zero_shot = len(df) < MIN_LABELLED_ANSWERS
+    if zero_shot:
+        labels_hash = hashlib.sha256(f"{ZERO_SHOT_VERSION}|{MODEL_VERSION}|{tax!r}".encode()).hexdigest()
     meta_path = model_dir(ws, tax) / "meta.json"
     if not force and model_is_current(ws, tax, labels_hash):
         return {"trained": False, **json.loads(meta_path.read_text())}
     previous = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    texts = df["text"].tolist()
-    Y = labels_to_matrix([l.split(";") for l in df["labels"]], tax.codes)
-    emb = get_embeddings(ws, texts)
-    clf = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code)
-    clf.fit(texts, Y, embeddings=emb, groups=df["group"].to_numpy())
-    oof_pred = clf.decide(clf.oof_scores_)
-    has = Y.sum(axis=0) > 0
-    meta = {
-        "taxonomy_id": tax.id, "labels_hash": labels_hash, "model_version": labels_hash[:12],
-        "classifier": CLASSIFIER_VERSION, "encoder": MODEL_VERSION, "n_train": len(texts),
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "thresholds": dict(zip(tax.codes, map(float, clf.thresholds_))),
-        "oof_micro_f1": float(f1_score(Y[:, has], oof_pred[:, has], average="micro", zero_division=0)),
-        "oof_macro_f1": float(f1_score(Y[:, has], oof_pred[:, has], average="macro", zero_division=0)),
-        "previous": {k: previous[k] for k in ("model_version", "n_train", "oof_micro_f1", "oof_macro_f1", "trained_at")
-                     if k in previous},
-    }
+    meta = {"taxonomy_id": tax.id, "labels_hash": labels_hash, "model_version": labels_hash[:12],
+            "encoder": MODEL_VERSION, "n_train": len(df),
+            "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    sentiment = None
+    if zero_shot:
+        clf = ZeroShotClassifier.from_taxonomy(tax).fit()
+        meta |= {"mode": "zero-shot", "classifier": ZERO_SHOT_VERSION, "oof_micro_f1": None, "oof_macro_f1": None}
+    else:
+        texts = df["text"].tolist()
+        Y = labels_to_matrix([l.split(";") for l in df["labels"]], tax.codes)
+        emb = get_embeddings(ws, texts)
+        clf = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code)
+        clf.fit(texts, Y, embeddings=emb, groups=df["group"].to_numpy())
+        oof_pred = clf.decide(clf.oof_scores_)
+        has = Y.sum(axis=0) > 0
+        sentiment = _fit_sentiment(df, emb)
+        meta |= {
+            "mode": "trained", "classifier": CLASSIFIER_VERSION,
+            "oof_micro_f1": float(f1_score(Y[:, has], oof_pred[:, has], average="micro", zero_division=0)),
+            "oof_macro_f1": float(f1_score(Y[:, has], oof_pred[:, has], average="macro", zero_division=0)),
+            "sentiment_classes": list(map(str, sentiment.classes_)) if sentiment is not None else None,
+        }
+    meta["thresholds"] = dict(zip(tax.codes, map(float, clf.thresholds_)))
+    meta["previous"] = {k: previous[k] for k in ("model_version", "mode", "n_train", "oof_micro_f1", "oof_macro_f1",
+                                                  "trained_at") if k in previous}
     d = model_dir(ws, tax)
     d.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     joblib.dump(clf, buf)
     atomic_write_bytes(d / "classifier.joblib", buf.getvalue())
+    if sentiment is not None:
+        buf = io.BytesIO()
+        joblib.dump(sentiment, buf)
+        atomic_write_bytes(d / "sentiment.joblib", buf.getvalue())
+    else:
+        (d / "sentiment.joblib").unlink(missing_ok=True)
     atomic_write_text(d / "meta.json", json.dumps(meta, indent=2))
     return {"trained": True, **meta}
 
@@ -159,6 +198,10 @@ def train_flow(home: str, taxonomy: str | None = None, labels: list[str] | None 
     for p in labels or []:
         add_labels(ws, tax, Path(p))
     result = fit_classifier(str(ws.home), taxonomy, force)
-    get_run_logger().info("classifier for %s: %s (out-of-fold macro F1 %.3f)", tax.id,
-                          "trained" if result["trained"] else "up to date", result["oof_macro_f1"])
+    state = "trained" if result["trained"] else "up to date"
+    if result.get("mode") == "zero-shot":
+        get_run_logger().info("classifier for %s: %s, zero-shot from the category descriptions (%d labelled answers; "
+                              "a trained model takes over from %d)", tax.id, state, result["n_train"], MIN_LABELLED_ANSWERS)
+    else:
+        get_run_logger().info("classifier for %s: %s (out-of-fold macro F1 %.3f)", tax.id, state, result["oof_macro_f1"])
     return result

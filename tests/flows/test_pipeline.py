@@ -224,6 +224,29 @@ def test_quotes_filters_search_and_docx(home, capsys, tmp_path):
     assert sum(p.style.name == "Quote" for p in Document(str(out)).paragraphs) == 3
 
 
+def test_sentiment_per_answer_and_segment_in_counts_quotes_and_export(home, capsys, tmp_path):
+    from flows.cli import main
+
+    con = db(home)
+    per_answer = con.execute("SELECT count(*), count(DISTINCT sentiment) FROM sentiments WHERE seg_index = -1").fetchone()
+    counted = con.execute("SELECT count(*) FROM answers WHERE duplicate_of IS NULL").fetchone()[0]
+    segs = con.execute("SELECT count(*) FROM sentiments s JOIN segments g USING (answer_id, seg_index)").fetchone()[0]
+    values = {v for (v,) in con.execute("SELECT DISTINCT sentiment FROM sentiments").fetchall()}
+    con.close()
+    assert per_answer[0] == counted and per_answer[1] >= 2 and segs > counted
+    assert values <= {"negative", "neutral", "positive", "mixed"}
+    for c in report(home)["categories"]:
+        for s in c["statements"]:  # each person counted once in the breakdown
+            assert sum(s["by_sentiment"].values()) == s["n"]
+    assert "Their tone:" in (home / "reports/north-cumbria-2019-2024/they-said.md").read_text()
+    assert main(["--home", str(home), "quotes", "--sentiment", "negative", "-n", "5", "--format", "csv"]) == 0
+    df = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
+    assert len(df) > 0 and (df["sentiment"] == "negative").all()
+    assert main(["--home", str(home), "export", "responses", "--out", str(tmp_path / "r.csv")]) == 0
+    exported = pd.read_csv(tmp_path / "r.csv", dtype=str, keep_default_na=False)
+    assert set(exported["sentiment"]) <= {"negative", "neutral", "positive", "mixed"} and len(set(exported["sentiment"])) >= 2
+
+
 def test_same_answers_in_two_exports_count_once(tmp_path, exports, prefect_harness):
     """The SmartSurvey export and the labelled copy of the same public answers: each counted once."""
     from flows.ingest import ingest_flow

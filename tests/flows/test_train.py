@@ -1,0 +1,67 @@
+"""Training: zero-shot cold start for a taxonomy without labels, the trained model taking over as
+labels arrive, and the sentiment model trained from the labels' sentiment column."""
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pandas as pd
+import pytest
+
+from tests.conftest import REPO, make_home
+
+LABELLED = REPO / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv"
+
+
+@pytest.fixture(scope="module")
+def cold_home(tmp_path_factory, prefect_harness):
+    """A working area with 40 staff answers and no labelled data at all."""
+    from flows.cli import main
+
+    root = tmp_path_factory.mktemp("cold")
+    home = make_home(root, with_labels=False)
+    lab = pd.read_csv(LABELLED, dtype=str, keep_default_na=False)
+    lab[lab["source"] == "staff"].head(40)[["response_id", "question", "text"]].to_csv(root / "staff.csv", index=False)
+    assert main(["--home", str(home), "ingest", str(root / "staff.csv"), "--source", "staff"]) == 0
+    assert main(["--home", str(home), "run"]) == 0
+    return home
+
+
+def meta(home) -> dict:
+    return json.loads((home / "data/processed/models/north-cumbria-2019-2024/meta.json").read_text())
+
+
+def test_a_taxonomy_without_labels_classifies_zero_shot(cold_home):
+    m = meta(cold_home)
+    assert m["mode"] == "zero-shot" and m["n_train"] == 0 and m["oof_macro_f1"] is None
+    con = duckdb.connect(str(cold_home / "data/processed/engage.duckdb"), read_only=True)
+    assigned = con.execute("SELECT count(DISTINCT answer_id) FROM predictions WHERE assigned").fetchone()[0]
+    codes = {c for (c,) in con.execute("SELECT DISTINCT code FROM predictions WHERE assigned").fetchall()}
+    con.close()
+    assert assigned == 40  # every answer lands somewhere…
+    assert len(codes) >= 3  # …and not all in one place
+    doc = json.loads((cold_home / "reports/north-cumbria-2019-2024/they-said.json").read_text())
+    assert any(c["statements"] for c in doc["categories"])
+
+
+def test_the_trained_model_takes_over_when_labels_arrive(cold_home, tmp_path, capsys):
+    from flows.cli import main
+
+    few = tmp_path / "first-labels.csv"
+    pd.read_csv(LABELLED, dtype=str, keep_default_na=False).head(120).to_csv(few, index=False)
+    assert main(["--home", str(cold_home), "train", "--labels", str(few)]) == 0
+    m = meta(cold_home)
+    assert m["mode"] == "trained" and m["n_train"] == 120 and 0 <= m["oof_macro_f1"] <= 1
+    assert m["previous"]["mode"] == "zero-shot"
+    assert "cross-validated" in capsys.readouterr().out
+    assert (cold_home / "data/processed/models/north-cumbria-2019-2024/sentiment.joblib").exists()
+
+
+def test_labels_with_an_unknown_sentiment_are_refused_with_the_valid_values(cold_home, tmp_path, capsys):
+    from flows.cli import main
+
+    bad = tmp_path / "bad-sentiment.csv"
+    bad.write_text("text,labels,sentiment\nMore buses to the hospital please,AIM1,angry\n")
+    assert main(["--home", str(cold_home), "train", "--labels", str(bad)]) != 0
+    err = capsys.readouterr().err
+    assert "angry" in err and "negative, neutral, positive, mixed" in err
