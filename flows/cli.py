@@ -16,7 +16,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from flows.files import safe_cell
+from flows.files import atomic_write_text, safe_cell
 from flows.settings import DEFAULT_TAXONOMY, configure_environment, workspace
 
 EPILOG = """\
@@ -162,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     ws = workspace(args.home).ensure()
     configure_environment(ws)
+    if args.command != "serve":
+        join_running_server(ws)
     try:
         return COMMANDS[args.command](args, ws)
     except UserError as e:
@@ -368,6 +370,25 @@ def _wait_healthy(url: str, timeout: float) -> bool:
     return False
 
 
+def server_file(ws) -> Path:
+    """Where `engage serve` leaves its server's address for commands run from other terminals."""
+    return ws.prefect_home / "server.url"
+
+
+def join_running_server(ws) -> None:
+    """Run this command's flows on the working area's `engage serve` server when one is up.
+
+    Otherwise each command would start a temporary server on the same Prefect database file as the
+    running one; joining it avoids that and shows the command's runs in the served UI.
+    """
+    f = server_file(ws)
+    if os.environ.get("PREFECT_API_URL") or not f.exists():
+        return
+    url = f.read_text().strip()
+    if _wait_healthy(url, 2):
+        os.environ["PREFECT_API_URL"] = url
+
+
 def cmd_serve(args, ws) -> int:
     server = None
     if not os.environ.get("PREFECT_API_URL"):
@@ -380,6 +401,7 @@ def cmd_serve(args, ws) -> int:
             server.terminate()
             raise UserError(f"the local Prefect server did not start; see {ws.prefect_home / 'server.log'}")
         os.environ["PREFECT_API_URL"] = url
+        atomic_write_text(server_file(ws), url)
         print(f"local Prefect server: {url[:-4]} (state in {ws.prefect_home})")
     from flows.nightly import nightly_flow
     from flows.watch import watch_inbox
@@ -397,6 +419,7 @@ def cmd_serve(args, ws) -> int:
     finally:
         stop.set()
         if server is not None:
+            server_file(ws).unlink(missing_ok=True)
             server.terminate()
             server.wait(30)
     return 0
