@@ -1,27 +1,110 @@
-"""Embeddings with a database cache keyed by text hash and model version: a text is encoded once."""
+"""Embeddings with a database cache keyed by text hash and model version: a text is encoded once.
+
+Texts not yet cached are encoded in fixed chunks of EMBED_CHUNK, in order of first appearance, and
+each chunk is stored as soon as it is done: memory stays bounded, a killed run keeps what it had
+encoded, and (since MiniLM's output depends in the last bits on the other texts in its batch) the
+same texts get the same vectors whichever runner encodes them. Cached vectors are read back in
+record batches straight into one float32 matrix, never as one Python object per text.
+"""
 from __future__ import annotations
 
 import hashlib
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NONE
+from tqdm.auto import tqdm
 
+from flows.parallel import run_chunks
 from flows.settings import Workspace
-from flows.store import cached_embeddings, connect, store_embeddings, transaction
-from nlp.embed import DIM, MODEL_VERSION, embed
+from flows.store import connect, transaction
+from flows.timing import stage
+from nlp.embed import DIM, MODEL_VERSION, embed, load_encoder
+
+EMBED_CHUNK = 2048
+_READ_BATCH = 32_768
 
 
-def get_embeddings(ws: Workspace, texts: Sequence[str], progress: bool = True) -> np.ndarray:
-    hashes = [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
-    with connect(ws.db_path) as con:
-        have = cached_embeddings(con, hashes, MODEL_VERSION)
-    missing = {h: t for h, t in zip(hashes, texts) if h not in have}
-    if missing:
-        vecs = embed(list(missing.values()), progress=progress and len(missing) > 200)
-        new = dict(zip(missing.keys(), vecs))
-        with connect(ws.db_path) as con, transaction(con):
-            store_embeddings(con, new, MODEL_VERSION)
-        have.update(new)
+def text_hashes(texts: Sequence[str]) -> list[str]:
+    return [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+
+
+def missing_texts(ws: Workspace, texts: Sequence[str]) -> list[str]:
+    """The distinct texts with no cached vector for this model, in order of first appearance."""
     if not texts:
-        return np.zeros((0, DIM), dtype=np.float32)
-    return np.vstack([have[h] for h in hashes])
+        return []
+    hashes = text_hashes(texts)
+    wanted = pd.DataFrame({"pos": np.arange(len(texts), dtype=np.int64), "text_hash": hashes})
+    with connect(ws.db_path) as con:
+        con.register("wanted", wanted)
+        pos = con.execute("SELECT min(w.pos) AS first FROM wanted w ANTI JOIN embeddings e "
+                          "ON e.text_hash = w.text_hash AND e.model = ? GROUP BY w.text_hash ORDER BY first",
+                          [MODEL_VERSION]).fetchnumpy()["first"]
+        con.unregister("wanted")
+    return [texts[int(i)] for i in pos]
+
+
+@task(cache_policy=NONE)
+def encode_chunk(texts: list[str]) -> np.ndarray:
+    """Unit vectors for one chunk of texts: the heavy part, run on a Dask worker when there is one."""
+    with stage("load encoder"):
+        load_encoder()
+    with stage("encode", len(texts)):
+        return embed(texts)
+
+
+def store_vectors(ws: Workspace, texts: Sequence[str], vectors: np.ndarray) -> None:
+    """Add vectors to the cache (one transaction, so a chunk is stored whole or not at all)."""
+    frame = pd.DataFrame({"text_hash": text_hashes(texts), "model": MODEL_VERSION,
+                          "vector": [v.tobytes() for v in np.asarray(vectors, dtype=np.float32)]})
+    with connect(ws.db_path) as con, transaction(con):
+        con.register("new_emb", frame)
+        con.execute("INSERT OR IGNORE INTO embeddings SELECT text_hash, model, vector FROM new_emb")
+        con.unregister("new_emb")
+
+
+def _chunks(texts: list[str]) -> Iterator[dict]:
+    for i in range(0, len(texts), EMBED_CHUNK):
+        yield {"texts": texts[i:i + EMBED_CHUNK]}
+
+
+def encode_missing(ws: Workspace, texts: Sequence[str]) -> int:
+    """Encode and store every text not yet cached; on the flow's Dask cluster when it has one.
+    Call from a flow (not inside a task). Returns how many texts were encoded."""
+    todo = missing_texts(ws, texts)
+    for chunk, vectors in zip(_chunks(todo), run_chunks(encode_chunk, _chunks(todo))):
+        store_vectors(ws, chunk["texts"], vectors)
+    return len(todo)
+
+
+def load_vectors(ws: Workspace, texts: Sequence[str]) -> np.ndarray:
+    """Cached vectors, one row per text (in order); an uncached text is an error."""
+    out = np.zeros((len(texts), DIM), dtype=np.float32)
+    if not texts:
+        return out
+    found = np.zeros(len(texts), dtype=bool)
+    wanted = pd.DataFrame({"pos": np.arange(len(texts), dtype=np.int64), "text_hash": text_hashes(texts)})
+    with connect(ws.db_path) as con:
+        con.register("wanted", wanted)
+        reader = con.execute("SELECT w.pos, e.vector FROM wanted w JOIN embeddings e "
+                             "ON e.text_hash = w.text_hash AND e.model = ?", [MODEL_VERSION]) \
+            .fetch_record_batch(_READ_BATCH)
+        for batch in reader:
+            pos = batch.column(0).to_numpy()
+            out[pos] = np.frombuffer(b"".join(batch.column(1).to_pylist()), dtype=np.float32).reshape(-1, DIM)
+            found[pos] = True
+        con.unregister("wanted")
+    if not found.all():
+        raise RuntimeError(f"{int((~found).sum())} texts have no cached embedding for {MODEL_VERSION}")
+    return out
+
+
+def get_embeddings(ws: Workspace, texts: Sequence[str], progress: bool = False) -> np.ndarray:
+    """Vectors for any texts: cached ones read back, the rest encoded here (in the same chunks as
+    `encode_missing`) and cached."""
+    todo = missing_texts(ws, texts)
+    for chunk in tqdm(list(_chunks(todo)), desc="embeddings", unit="chunk", disable=not progress or None):
+        store_vectors(ws, chunk["texts"], encode_chunk.fn(chunk["texts"]))
+    return load_vectors(ws, texts)

@@ -21,14 +21,17 @@ from prefect.cache_policies import NONE
 from flows.settings import Workspace, workspace
 from flows.store import connect, transaction
 from flows.files import atomic_write_bytes, atomic_write_text
+from flows.parallel import run_chunks
+from flows.timing import stage
 from nlp.dedupe import cross_file_duplicates, dedup_key
-from nlp.ingest import SOURCES, IngestError, detect_format, iter_export, normalise_question
+from nlp.ingest import ANSWER_COLUMNS, SOURCES, IngestError, detect_format, iter_export, normalise_question
 from nlp.preprocess import is_empty_answer, preprocess
 from nlp.redact import default_redactor
 
 DOUBLE_SUBMISSION = "double-submission"  # duplicate_of marker for a respondent's repeated submission
 EXPORT_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".docx", ".pdf"}
 _SKIP_DIRS = {"labels", "quarantine", "inbox", "store"}
+REDACT_CHUNK = 5_000  # answers per redaction task: fixed, so chunking never depends on the runner
 _PARTIAL = (".", "~$")  # hidden files and Office lock files; also skipped while still being copied
 
 
@@ -140,9 +143,12 @@ def quarantine(ws: Workspace, name: str, data: bytes, reason: str) -> Path:
     return target
 
 
-@task(cache_policy=NONE)
 def ingest_file(home: str, path: str, name: str, source: str | None = None, mapping: dict | None = None) -> dict:
-    """Read, redact and store one export; returns what happened (never answer text)."""
+    """Read, redact and store one export; returns what happened (never answer text).
+
+    The export is read here in chunks (so a huge one is never held whole) and each piece of
+    REDACT_CHUNK answers is redacted by a `redact_chunk` task, on the Dask cluster when the flow
+    has one; the answers are stored here, in one transaction per file."""
     ws = workspace(home)
     data = Path(path).read_bytes()
     digest = sha256(data)
@@ -154,18 +160,18 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None, mapp
         return {"file": name, "status": "quarantined", "reason": row[2]}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     raw_rel = Path(path).resolve().relative_to(ws.home).as_posix() if ws.home in Path(path).resolve().parents else path
+    pieces = ({"answers": chunk.iloc[i:i + REDACT_CHUNK]}
+              for chunk in iter_export(Path(path), name, source, mapping=mapping)
+              for i in range(0, len(chunk), REDACT_CHUNK))
     try:
-        # Read in chunks so a huge export is never held whole; one transaction for the whole file,
-        # so an error in its last row leaves nothing of it behind.
+        # One transaction for the whole file, so an error in its last row leaves nothing of it behind.
         with connect(ws.db_path) as con, transaction(con):
             con.execute("DELETE FROM answers WHERE file_hash = ?", [digest])
             occurrences: dict[tuple[str, str], int] = {}
             n, layout = 0, None
-            for chunk in iter_export(Path(path), name, source, mapping=mapping):
-                if chunk.empty:
-                    continue
-                layout = layout or str(chunk["layout"].iat[0])
-                frame = answers_frame(chunk, digest, n, occurrences)
+            for red in run_chunks(redact_chunk, pieces):
+                layout = layout or str(red["layout"].iat[0])
+                frame = answers_frame(red, digest, n, occurrences)
                 con.register("new_answers", frame)
                 con.execute("INSERT INTO answers SELECT * FROM new_answers")
                 con.unregister("new_answers")
@@ -189,25 +195,41 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None, mapp
     return {"file": name, "status": "ingested", "answers": n, "layout": layout}
 
 
+@task(cache_policy=NONE)
+def redact_chunk(answers: pd.DataFrame) -> pd.DataFrame:
+    """Redact free text and metadata values before anything is stored: the answers (ANSWER_COLUMNS,
+    `layout`, `double_submission`) with `text` redacted and the other columns as one redacted JSON
+    `metadata` column. The heavy part of ingest, run on a Dask worker when there is one."""
+    redactor = default_redactor()
+    done: dict[str, str] = {}  # metadata values (age bands, districts, organisations) repeat a lot
+
+    def redact(value: str) -> str:
+        if value not in done:
+            done[value] = redactor.redact(value)
+        return done[value]
+
+    flags = ["layout", "double_submission"]
+    meta_cols = [c for c in answers.columns if c not in ANSWER_COLUMNS and c not in flags]
+    out = answers[ANSWER_COLUMNS + [c for c in flags if c in answers]].copy()
+    out["text"] = [redact(str(t)) for t in answers["text"]]
+    out["metadata"] = [json.dumps({c: redact(str(v)) for c, v in zip(meta_cols, vals) if v is not None and str(v) != ""},
+                                  ensure_ascii=False)
+                       for vals in answers[meta_cols].itertuples(index=False, name=None)] if meta_cols else "{}"
+    return out
+
+
 def answers_frame(answers: pd.DataFrame, digest: str, row_offset: int = 0,
                   occurrences: dict[tuple[str, str], int] | None = None) -> pd.DataFrame:
-    """Redact free text (and metadata values) before anything is stored. `occurrences` carries
+    """Rows for the answers table from redacted answers (see `redact_chunk`). `occurrences` carries
     the count of each (respondent, question) across chunks, so answer ids do not depend on chunking."""
-    redactor = default_redactor()
     occurrences = {} if occurrences is None else occurrences
-    base = ["source_file", "respondent_id", "question", "source", "text"]
-    flags = {"layout", "double_submission"}
-    meta_cols = [c for c in answers.columns if c not in base and c not in flags]
-    texts = [redactor.redact(str(t)) for t in answers["text"]]
+    texts = answers["text"].tolist()
     qkeys = [normalise_question(q) for q in answers["question"]]
     ids = []
     for r, q in zip(answers["respondent_id"].astype(str), answers["question"].astype(str)):
         k = occurrences.get((r, q), 0)
         occurrences[(r, q)] = k + 1
         ids.append(text_hash(f"{digest}\x1f{r}\x1f{q}\x1f{k}"))
-    metadata = [json.dumps({c: redactor.redact(str(v)) for c, v in zip(meta_cols, vals) if v is not None and str(v) != ""},
-                           ensure_ascii=False)
-                for vals in answers[meta_cols].itertuples(index=False, name=None)] if meta_cols else ["{}"] * len(answers)
     double = answers["double_submission"].astype(bool).tolist() if "double_submission" in answers else [False] * len(texts)
     return pd.DataFrame({
         "answer_id": ids,
@@ -222,7 +244,7 @@ def answers_frame(answers: pd.DataFrame, digest: str, row_offset: int = 0,
         "dedup_key": [dedup_key(s, q, t) for s, q, t in zip(answers["source"], qkeys, texts)],
         "is_empty": [is_empty_answer(t) for t in texts],
         "duplicate_of": pd.Series([None] * len(texts), dtype=object),
-        "metadata": metadata,
+        "metadata": answers["metadata"].tolist(),
         "row_order": list(range(row_offset, row_offset + len(texts))),
         "double_submission": double,
     })
@@ -281,9 +303,13 @@ def ingest_flow(home: str, paths: list[str] | None = None, source: str | None = 
     else:
         collect_inbox(ws)
         targets = discover(ws)
-    results = [ingest_file(str(ws.home), str(t.path), t.name, t.source, t.mapping) for t in targets]
-    n_dup = resolve_duplicates(str(ws.home))
-    n_seg = segment_answers(str(ws.home))
+    with stage("read + redact") as st:
+        results = [ingest_file(str(ws.home), str(t.path), t.name, t.source, t.mapping) for t in targets]
+        st["items"] = sum(r.get("answers", 0) for r in results if r["status"] == "ingested")
+    with stage("dedupe"):
+        n_dup = resolve_duplicates(str(ws.home))
+    with stage("segment") as st:
+        n_seg = st["items"] = segment_answers(str(ws.home))
     for r in results:
         logger.info("%s: %s (%s answers)", r["file"], r["status"], r.get("answers", 0))
     return {"files": results, "duplicates": n_dup, "segmented": n_seg}

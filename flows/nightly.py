@@ -15,9 +15,11 @@ from prefect import flow, get_run_logger
 
 from flows.analyse import analyse_flow
 from flows.ingest import ingest_flow
+from flows.parallel import with_runner
 from flows.report import report_flow
 from flows.settings import REPO, Workspace, resolve_taxonomy, workspace
 from flows.store import connect, transaction, write_snapshot
+from flows.timing import stage
 from flows.train import train_flow
 from nlp.taxonomy import Taxonomy
 
@@ -49,26 +51,33 @@ def last_fingerprint(ws: Workspace, tax: Taxonomy) -> str | None:
 
 
 @flow(name="engage-nightly")
-def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0) -> dict:
+def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_address: str | None = None) -> dict:
+    """`dask_address`: a Dask scheduler on which ingest and analysis run their heavy tasks
+    (redaction, embedding, classification); None runs everything in this process."""
     ws = workspace(home).ensure()
     tax = resolve_taxonomy(taxonomy, ws.home)
     logger = get_run_logger()
     started = datetime.now(timezone.utc).replace(tzinfo=None)
-    ingested = ingest_flow(str(ws.home))
-    trained = train_flow(str(ws.home), taxonomy)
+    with stage("ingest"):
+        ingested = with_runner(ingest_flow, dask_address)(str(ws.home))
+    with stage("train"):
+        trained = train_flow(str(ws.home), taxonomy)
     fp = fingerprint(ws, tax, trained["model_version"], seed)
     out_dir = ws.reports / tax.id
     reports = [str(out_dir / n) for n in REPORT_NAMES]
     if fp == last_fingerprint(ws, tax) and all(Path(r).exists() for r in reports) and ws.snapshot_path.exists():
         logger.info("nothing new for %s since the last run: reports are up to date", tax.id)
         return {"ingest": ingested, "train": trained, "analyse": None, "reports": reports, "skipped": True}
-    analysed = analyse_flow(str(ws.home), taxonomy, seed)
-    reports = report_flow(str(ws.home), taxonomy, from_snapshot=False)
+    with stage("analyse"):
+        analysed = with_runner(analyse_flow, dask_address)(str(ws.home), taxonomy, seed)
+    with stage("report"):
+        reports = report_flow(str(ws.home), taxonomy, from_snapshot=False)
     with connect(ws.db_path) as con, transaction(con):
         con.execute("INSERT INTO runs (run_id, taxonomy_id, started_at, finished_at, status, summary, fingerprint) "
                     "VALUES (?, ?, ?, ?, 'completed', ?, ?)",
                     [uuid.uuid4().hex, tax.id, started, datetime.now(timezone.utc).replace(tzinfo=None),
                      f"{len(ingested['files'])} files, model {trained['model_version']}", fp])
-    write_snapshot(ws.db_path, ws.snapshot_path)
+    with stage("snapshot"):
+        write_snapshot(ws.db_path, ws.snapshot_path)
     logger.info("nightly run for %s finished: %s", tax.id, reports)
     return {"ingest": ingested, "train": trained, "analyse": analysed, "reports": reports, "skipped": False}

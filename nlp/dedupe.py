@@ -28,11 +28,12 @@ def cross_file_duplicates(answers: pd.DataFrame) -> pd.Series:
     dup = pd.Series([None] * len(answers), index=answers.index, dtype=object)
     if answers.empty:
         return dup
-    df = answers.sort_values(["file_rank", "file_hash", "row_order"])
+    # Only keys found in two or more files can be duplicates: the loop below is per key, so the
+    # (usual) keys seen in one file only are dropped first, in one vectorised step.
+    shared = answers.groupby("dedup_key")["file_hash"].transform("nunique") > 1
+    df = answers[shared].sort_values(["file_rank", "file_hash", "row_order"])
     df = df.assign(occurrence=df.groupby(["file_hash", "dedup_key"]).cumcount())
     for _, group in df.groupby("dedup_key", sort=False):
-        if group["file_hash"].nunique() < 2:
-            continue
         kept: list[str] = []  # answer ids that count, by occurrence number
         for _, rows in group.groupby(["file_rank", "file_hash"], sort=True):
             for idx, row in rows.iterrows():

@@ -292,6 +292,10 @@ class Redactor:
         key = first.casefold()
         if i and tokens[i - 1][2].casefold() in _NOT_AFTER and _gap(text, tokens[i - 1][1], start, True):
             return None
+        # Most words are neither capitalised nor a lower-case first name: none of them can start a
+        # name, so skip the cue searches below for them (they dominate the cost of redaction).
+        if not (first.islower() and key in self._first_lower) and not _CAPITALISED.fullmatch(first):
+            return None
         before = text[max(0, start - 60):start]
         cue = ("strong" if _CUE_STRONG.search(before) else "relation" if _CUE_RELATION.search(before)
                else "weak" if _CUE_WEAK.search(before) else None)

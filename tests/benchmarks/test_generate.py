@@ -33,7 +33,7 @@ def test_generated_load_ingests_cleanly_with_every_source_and_duplicates(generat
     files = generate.generate(200, tmp_path / "a", seed=3)
     assert sum(files.values()) == 200 and len(files) >= 5
     ws = workspace(tmp_path / "a").ensure()
-    results = [ingest_file.fn(str(ws.home), str(f.path), f.name, f.source, f.mapping) for f in discover(ws)]
+    results = [ingest_file(str(ws.home), str(f.path), f.name, f.source, f.mapping) for f in discover(ws)]
     assert [r["status"] for r in results] == ["ingested"] * len(files)
     assert sum(r["answers"] for r in results) == 200
     assert resolve_duplicates.fn(str(ws.home)) > 0
