@@ -2,7 +2,7 @@
 
 Usage:
   .venv/bin/python benchmarks/evaluate.py [engagement-2019] [--folds 5] [--variants NAME ...] [--json OUT]
-  .venv/bin/python benchmarks/evaluate.py pxtextmining [--variants NAME ...] [--json OUT]
+  .venv/bin/python benchmarks/evaluate.py pxtextmining [--taxonomy ID] [--variants NAME ...] [--json OUT]
 
 engagement-2019: the 900 labelled 2019 answers, 5-fold cross-validation grouped by respondent (a
 public respondent's two answers were written as a pair; public rows are grouped through
@@ -13,7 +13,11 @@ over the seven aims/enablers and with OTHER.
 pxtextmining: real NHS patient feedback labelled by NHS staff (../shared/data/external/pxtextmining,
 read in place), trained on the `train` rows of its split_ids.csv and tested on the `test` rows, on
 the 29 labels of baseline.json; micro F1 over all 29 labels, macro F1 over the labels with test rows,
-as that project's own figures in baseline.json (its SVC: micro 0.774, macro 0.548).
+as that project's own figures in baseline.json (its SVC: micro 0.774, macro 0.548). The label set is a
+taxonomy file (--taxonomy, default patient-experience-v6, the framework's 50 labels): the CSV's label
+columns map to its categories by title, the models train on the 29 baseline labels (so the figures
+stay comparable with the peer's), and the zero-shot cold start uses those 29 categories' titles and
+descriptions.
 
 Sentence embeddings are cached under ~/.cache/engage-bench (or $ENGAGE_BENCH_CACHE), keyed by the
 encoder version and the texts, so reruns only pay for fitting. `--json` writes micro_f1, macro_f1,
@@ -22,6 +26,7 @@ per_label, fit_seconds and predict_seconds of the default model, and every varia
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 import os
@@ -43,6 +48,7 @@ from flows.settings import resolve_taxonomy  # noqa: E402
 from nlp.classify import TaxonomyClassifier, labels_to_matrix  # noqa: E402
 from nlp.embed import MODEL_VERSION, embed  # noqa: E402
 from nlp.sentiment import SentimentClassifier  # noqa: E402
+from nlp.taxonomy import Taxonomy  # noqa: E402
 from nlp.zeroshot import ZeroShotClassifier  # noqa: E402
 
 # name -> (what it is, TaxonomyClassifier parameters). "default" is the shipped model.
@@ -58,7 +64,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "no-chars": ("default without character n-grams", dict(char_ngrams=False)),
     "no-embeddings": ("default without sentence embeddings (TF-IDF only)", dict(embedding_weight=0.0)),
     "co-occurrence": ("default + stacked LR on all labels' OOF log-odds", dict(co_occurrence=True)),
+    "context": ("default + one-hot question and source of each answer", {}),
+    "context-0.5": ("default + one-hot question and source, weight 0.5", dict(context_weight=0.5)),
 }
+# Variants fitted and scored with each answer's context (question, source) as well as its text.
+CONTEXT_VARIANTS = {"context", "context-0.5"}
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -93,15 +103,17 @@ def print_summary(rows: list[tuple[str, dict]], cols: list[tuple[str, str]]) -> 
 
 
 def print_per_label(codes: list[str], res: dict, extra: dict[str, dict[str, float]] | None = None,
-                    counts: dict[str, tuple[int, int]] | None = None) -> None:
-    width = max(len(c) for c in codes) + 2
+                    counts: dict[str, tuple[int, int]] | None = None, names: dict[str, str] | None = None) -> None:
+    """One row per label, named by `names[code]` (e.g. its title) where given, else by code."""
+    names = names or {}
+    width = max(len(names.get(c, c)) for c in codes) + 2
     head = f"{'label':<{width}}" + ("   train    test" if counts else f"{'support':>8}")
     widths = [max(9, len(h) + 2) for h in (extra or {})]
     head += f"{'precision':>11}{'recall':>8}{'F1':>7}" + "".join(f"{h:>{w}}" for h, w in zip(extra or {}, widths))
     print(head)
     for c in codes:
         pl = res["per_label"][c]
-        line = f"{c:<{width}}" + (f"{counts[c][0]:>8}{counts[c][1]:>8}" if counts else f"{pl['support']:>8}")
+        line = f"{names.get(c, c):<{width}}" + (f"{counts[c][0]:>8}{counts[c][1]:>8}" if counts else f"{pl['support']:>8}")
         line += f"{pl['precision']:>11.3f}{pl['recall']:>8.3f}{pl['f1']:>7.3f}"
         line += "".join(f"{v[c]:>{w}.3f}" for v, w in zip((extra or {}).values(), widths))
         print(line)
@@ -126,26 +138,31 @@ def respondent_groups(df: pd.DataFrame, id_map: Path | None) -> np.ndarray:
 
 
 def cross_validate(make: Callable[[], TaxonomyClassifier], texts: list[str], Y: np.ndarray, emb: np.ndarray,
-                   groups: np.ndarray, folds: int) -> tuple[np.ndarray, float, float]:
+                   groups: np.ndarray, folds: int, context: list[dict] | None = None) -> tuple[np.ndarray, float, float]:
     """Out-of-fold 0/1 predictions, mean fit seconds per fold, total predict seconds."""
     P = np.zeros_like(Y)
     fit_s = pred_s = 0.0
+
+    def part(idx):
+        return None if context is None else [context[i] for i in idx]
     for train, test in GroupKFold(n_splits=folds).split(texts, groups=groups):
         t = time.perf_counter()
-        clf = make().fit([texts[i] for i in train], Y[train], embeddings=emb[train], groups=groups[train])
+        clf = make().fit([texts[i] for i in train], Y[train], embeddings=emb[train], groups=groups[train],
+                         context=part(train))
         fit_s += time.perf_counter() - t
         t = time.perf_counter()
-        P[test] = clf.predict([texts[i] for i in test], embeddings=emb[test])
+        P[test] = clf.predict([texts[i] for i in test], embeddings=emb[test], context=part(test))
         pred_s += time.perf_counter() - t
     return P, fit_s / folds, pred_s
 
 
 def engagement(args) -> dict:
-    tax = resolve_taxonomy(args.taxonomy, ROOT)
+    tax = resolve_taxonomy(args.taxonomy or "north-cumbria-2019-2024", ROOT)
     df = pd.read_csv(args.labels, dtype=str, keep_default_na=False)
     texts = df["text"].tolist()
     Y = labels_to_matrix([l.split(";") for l in df["labels"]], tax.codes)
     groups = respondent_groups(df, args.id_map)
+    context = [{"question": q, "source": s} for q, s in zip(df["question"], df["source"])]
     emb = cached_embeddings(texts)
     aims = [j for j, c in enumerate(tax.codes) if c != tax.other_code]
     aim_codes = [tax.codes[j] for j in aims]
@@ -162,7 +179,8 @@ def engagement(args) -> dict:
     for name in choose_variants(args.variants):
         desc, params = VARIANTS[name]
         P, fit_s, pred_s = cross_validate(lambda: TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code,
-                                                                     **params), texts, Y, emb, groups, args.folds)
+                                                                     **params), texts, Y, emb, groups, args.folds,
+                                          context if name in CONTEXT_VARIANTS else None)
         variants[name] = {"description": desc, "params": params, **evaluate(P),
                           "fit_seconds": fit_s, "predict_seconds": pred_s}
         print(f"  {name}: macro F1 {variants[name]['macro_f1']:.3f} ({fit_s:.1f}s per fold)", flush=True)
@@ -218,40 +236,71 @@ def evaluate_sentiment(texts: list[str], y: np.ndarray, emb: np.ndarray, groups:
 
 
 # -- pxtextmining ---------------------------------------------------------------------------
+PX_METADATA_COLUMNS = 11  # Comment ID ... Comment sentiment; the label columns follow
+
+
+def px_label_taxonomy(tax: Taxonomy, label_columns: list[str], labels: list[str]) -> Taxonomy:
+    """The taxonomy restricted to `labels` (CSV column names, in that order), matched by title.
+
+    Every label column of the CSV must be a category title, so a renamed column or a typo in the
+    taxonomy file fails here rather than silently dropping a label.
+    """
+    by_title = {c.title: c for c in tax.categories}
+    unknown = [c for c in label_columns if " ".join(c.split()) not in by_title]
+    if unknown:
+        raise SystemExit(f"taxonomy {tax.id!r} has no category titled {', '.join(map(repr, unknown))}; "
+                         "its titles must be the CSV's label column names")
+    missing = [l for l in labels if l not in label_columns]
+    if missing:
+        raise SystemExit(f"baseline label(s) {', '.join(map(repr, missing))} are not columns of the CSV")
+    return dataclasses.replace(tax, categories=tuple(by_title[" ".join(l.split())] for l in labels))
+
+
 def pxtextmining(args) -> dict:
     d = args.px_dir
     base = json.loads((d / "baseline.json").read_text())
-    labels: list[str] = base["labels"]
+    labels: list[str] = base["labels"]  # CSV column names = category titles
+    raw = pd.read_csv(d / "v6framework_230831.csv", dtype={"Comment ID": str})
+    full = resolve_taxonomy(args.taxonomy or "patient-experience-v6", ROOT)
+    tax = px_label_taxonomy(full, list(raw.columns[PX_METADATA_COLUMNS:]), labels)
+    codes = tax.codes
+    titles = {c.code: c.title for c in tax.categories}
     split = pd.read_csv(d / "split_ids.csv", dtype=str)
-    df = split.merge(pd.read_csv(d / "v6framework_230831.csv", dtype={"Comment ID": str}), on="Comment ID",
-                     how="left", validate="one_to_one")
+    df = split.merge(raw, on="Comment ID", how="left", validate="one_to_one")
     texts = df["FFT answer"].fillna("").astype(str).tolist()
     Y = df[labels].fillna(0).to_numpy().astype(np.int8)
     tr = (df["split"] == "train").to_numpy()
     emb = cached_embeddings(texts)
     T = np.asarray(texts, dtype=object)
+    # An answer's context: the FFT question it answers and the service it is about.
+    ctx = np.empty(len(df), dtype=object)
+    ctx[:] = [{"question": q, "source": s} for q, s in zip(df["FFT question"].fillna(""), df["Service type 1"].fillna(""))]
     train_texts, test_texts = list(T[tr]), list(T[~tr])
-    print(f"\npxtextmining: {tr.sum()} train / {(~tr).sum()} test answers, {len(labels)} labels "
-          f"({int((Y[~tr].sum(0) > 0).sum())} with test rows)\n")
+    print(f"\npxtextmining: {tr.sum()} train / {(~tr).sum()} test answers, {len(labels)} labels of taxonomy "
+          f"{full.id} ({len(full.categories)} categories; {int((Y[~tr].sum(0) > 0).sum())} labels with test rows)\n")
 
     variants = {}
     for name in choose_variants(args.variants):
         desc, params = VARIANTS[name]
         t = time.perf_counter()
-        clf = TaxonomyClassifier(codes=labels, **params).fit(train_texts, Y[tr], embeddings=emb[tr])
+        # No other_code: trained and decided exactly as the figures before the taxonomy file, so
+        # they stay comparable (no label is made exclusive of the others).
+        use = name in CONTEXT_VARIANTS
+        clf = TaxonomyClassifier(codes=codes, **params).fit(train_texts, Y[tr], embeddings=emb[tr],
+                                                            context=list(ctx[tr]) if use else None)
         fit_s = time.perf_counter() - t
         t = time.perf_counter()
-        P = clf.predict(test_texts, embeddings=emb[~tr])
+        P = clf.predict(test_texts, embeddings=emb[~tr], context=list(ctx[~tr]) if use else None)
         pred_s = time.perf_counter() - t
-        variants[name] = {"description": desc, "params": params, **scores(Y[~tr], P, labels),
+        variants[name] = {"description": desc, "params": params, **scores(Y[~tr], P, codes),
                           "fit_seconds": fit_s, "predict_seconds": pred_s}
         print(f"  {name}: micro F1 {variants[name]['micro_f1']:.3f}, macro F1 {variants[name]['macro_f1']:.3f} "
               f"(fit {fit_s:.0f}s)", flush=True)
 
     t = time.perf_counter()
-    Pz = ZeroShotClassifier(codes=labels, descriptions=labels).fit().predict(test_texts, embeddings=emb[~tr])
-    variants["zero-shot"] = {"description": "no labels: similarity to the label titles (no descriptions)",
-                             **scores(Y[~tr], Pz, labels), "fit_seconds": 0.0,
+    Pz = ZeroShotClassifier.from_taxonomy(tax).fit().predict(test_texts, embeddings=emb[~tr])
+    variants["zero-shot"] = {"description": f"no labels: similarity to {full.id} titles + descriptions",
+                             **scores(Y[~tr], Pz, codes), "fit_seconds": 0.0,
                              "predict_seconds": time.perf_counter() - t}
 
     peers = {}
@@ -262,24 +311,27 @@ def pxtextmining(args) -> dict:
             "micro_f1": m["metrics"]["micro_f1"],
             "macro_f1": float(np.mean([per[l]["f1"] for l in labels if per[l]["support_test"] > 0])),
             "fit_seconds": m["fit_s"], "predict_seconds": m["predict_proba_only_s"],
-            "per_label": {l: {"f1": per[l]["f1"]} for l in labels}}
+            "per_label": {c: {"f1": per[l]["f1"]} for c, l in zip(codes, labels)}}
 
     cols = [("micro F1", "micro_f1"), ("macro F1", "macro_f1"), ("fit s", "fit_seconds"),
             ("predict s", "predict_seconds")]
-    print("\nmicro F1 over all 29 labels, macro F1 over the labels with test rows; peers from baseline.json:")
+    print(f"\nmicro F1 over all {len(labels)} labels, macro F1 over the labels with test rows; peers from baseline.json:")
     print_summary(list(peers.items()) + list(variants.items()), cols)
     print(f"\nper label, default model ({VARIANTS['default'][0]}); F1 of others on the right:")
-    extra = {"SVC": {l: peers["pxtextmining SVC"]["per_label"][l]["f1"] for l in labels}}
-    extra.update({n: {l: v["per_label"][l]["f1"] for l in labels} for n, v in variants.items()
-                  if n in ("baseline", "zero-shot")})
-    counts = {l: (int(Y[tr, j].sum()), int(Y[~tr, j].sum())) for j, l in enumerate(labels)}
-    print_per_label(labels, variants["default"], extra, counts)
+    extra = {"SVC": {c: peers["pxtextmining SVC"]["per_label"][c]["f1"] for c in codes}}
+    extra.update({n: {c: v["per_label"][c]["f1"] for c in codes} for n, v in variants.items()
+                  if n in ("baseline", "context", "zero-shot")})
+    counts = {c: (int(Y[tr, j].sum()), int(Y[~tr, j].sum())) for j, c in enumerate(codes)}
+    print_per_label(codes, variants["default"], extra, counts, names=titles)
+    for v in [*variants.values(), *peers.values()]:
+        for c, pl in v["per_label"].items():
+            pl["title"] = titles[c]
     default = variants["default"]
     goal = default["macro_f1"] >= 0.66 and default["micro_f1"] >= 0.82
     print(f"\ndefault: micro {default['micro_f1']:.3f} / macro {default['macro_f1']:.3f} "
           f"(goal micro >= 0.82 and macro >= 0.66: {'met' if goal else 'not met'}); fit "
           f"{default['fit_seconds']:.0f}s on {tr.sum()} answers, predict {default['predict_seconds']:.2f}s")
-    return {"dataset": "pxtextmining", "n_train": int(tr.sum()), "n_test": int((~tr).sum()),
+    return {"dataset": "pxtextmining", "taxonomy": full.id, "n_train": int(tr.sum()), "n_test": int((~tr).sum()),
             **{k: default[k] for k in ("micro_f1", "macro_f1", "per_label", "fit_seconds", "predict_seconds")},
             "variants": variants, "peers": peers}
 
@@ -291,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"classifier variants to compare (default: all): {', '.join(VARIANTS)}")
     ap.add_argument("--labels", type=Path, default=ROOT / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv")
     ap.add_argument("--id-map", type=Path, default=SHARED / "engagement-2019/public_id_map.csv")
-    ap.add_argument("--taxonomy", default="north-cumbria-2019-2024")
+    ap.add_argument("--taxonomy", help="taxonomy id or YAML file (default: north-cumbria-2019-2024 for "
+                    "engagement-2019, patient-experience-v6 for pxtextmining)")
     ap.add_argument("--px-dir", type=Path, default=SHARED / "external/pxtextmining")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--json", type=Path)

@@ -134,3 +134,25 @@ def test_an_uncalibrated_svm_is_refused(sample):
     tax, texts, Y, emb = sample
     with pytest.raises(ValueError, match="calibrate"):
         TaxonomyClassifier(codes=tax.codes, calibrate=False).fit(texts[:50], Y[:50], embeddings=emb[:50])
+
+
+def test_context_is_optional_and_used_when_given(sample):
+    tax, texts, Y, emb = sample
+    ena = tax.codes.index("ENA")
+    # A question that only workforce answers were given: its indicator should pull towards ENA.
+    ctx = [{"question": "What would make this a better place to work?" if y[ena] else "What matters to you?",
+            "source": "survey"} for y in Y]
+    clf = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code)
+    clf.fit(texts[:200], Y[:200], embeddings=emb[:200], context=ctx[:200])
+    rest = texts[200:], emb[200:]
+    words_only = clf.predict_proba(*rest)  # texts-only calls still work
+    unseen = clf.predict_proba(*rest, context=[{"question": "never asked", "source": ""}] * len(rest[0]))
+    assert np.allclose(words_only, unseen)  # an unseen context adds nothing
+    work = clf.predict_proba(*rest, context=[{"question": " what would make this a BETTER place to work? "}] * len(rest[0]))
+    assert (work[:, ena] > words_only[:, ena]).all()
+    assert clf.predict(*rest, context=ctx[200:]).shape == (len(rest[0]), len(tax.codes))
+    with pytest.raises(ValueError, match="contexts"):
+        clf.predict_proba(*rest, context=ctx[:3])
+    # A model fitted without context ignores one given at prediction.
+    plain = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code).fit(texts[:200], Y[:200], embeddings=emb[:200])
+    assert np.allclose(plain.predict_proba(*rest), plain.predict_proba(*rest, context=ctx[200:]))

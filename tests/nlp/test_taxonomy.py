@@ -40,3 +40,21 @@ def test_invalid_taxonomies_fail_on_load(data, message):
 def test_unknown_taxonomy_lists_the_known_ones():
     with pytest.raises(TaxonomyError, match="north-cumbria-2019-2024"):
         resolve_taxonomy("no-such-thing")
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config" / "taxonomies").glob("*.y*ml")), ids=lambda p: p.name)
+def test_every_shipped_taxonomy_file_parses_and_validates(path):
+    tax = parse_taxonomy(yaml.safe_load(path.read_text(encoding="utf-8")), origin=str(path))
+    assert tax.id == path.stem  # resolvable by id
+    assert sum(c.is_other for c in tax.categories) <= 1
+    assert all(c.title and c.description for c in tax.categories)
+
+
+def test_patient_experience_framework_has_its_fifty_labels():
+    px = resolve_taxonomy("patient-experience-v6")
+    assert len(px.categories) == 50
+    titles = [c.title for c in px.categories]
+    assert len(set(titles)) == 50  # the benchmark maps the data's columns to codes by title
+    assert px.other_code == "LABELLING_NOT_POSSIBLE" and px.category(px.other_code).title == "Labelling not possible"
+    assert {"Not assigned", "Positive experience & gratitude", "Transport to/ from services"} <= set(titles)
+    assert px.question and px.summary_heading
