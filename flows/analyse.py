@@ -16,7 +16,7 @@ from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, transaction
 from flows.train import load_model, load_sentiment
 from nlp.embed import embed
-from nlp.summarise import summarise_theme
+from nlp.summarise import distinct_statements, fallback_statement, reusable_statement, summarise_theme
 from nlp.stability import ThemeState, change_log, match_themes
 from nlp.themes import CategoryThemer
 
@@ -150,7 +150,7 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
     _, meta = load_model(ws, tax)
     with connect(ws.db_path) as con:
         prev, highest = previous_themes(con, tax.id)
-    theme_rows, member_rows, change_rows, summary = [], [], [], {}
+    theme_rows, member_rows, change_rows, summary, pending = [], [], [], {}, []
     run_at = datetime.now(timezone.utc).replace(tzinfo=None)
     cats = [c for c in tax.categories if not c.is_other]
     for cat in tqdm(cats, desc="themes", unit="category", disable=None):
@@ -174,20 +174,32 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
                 else:
                     highest[cat.code] = highest.get(cat.code, 0) + 1
                     state.id = f"{cat.code}-{highest[cat.code]}"
-                state.statement = old_statement[m.previous_id] if m.keep_statement else st.text
+                kept = old_statement[m.previous_id] if m.keep_statement else None
+                state.statement = kept if reusable_statement(kept) else None
                 current.append(state)
-            found_sorted = sorted(zip(found, current), key=lambda x: (-x[0][2].n, x[1].id))
-            for rank, ((theme, idx, st, _), state) in enumerate(found_sorted, 1):
-                detail = st.as_dict() | {"theme_id": state.id, "text": state.statement, "method": themer.method_}
-                theme_rows.append((tax.id, cat.code, state.id, rank, state.statement, st.n,
-                                   json.dumps(detail, ensure_ascii=False), theme.centroid.astype(np.float32).tobytes()))
-                for i, c in zip(idx, emb[idx] @ theme.centroid):
-                    member_rows.append((tax.id, cat.code, state.id, seg["answer_id"].iat[i], int(seg["seg_index"].iat[i]),
-                                        float(c)))
+            pending.append((cat, seg, emb, themer, found, current))
             summary[cat.code] = {"segments": len(seg), "themes": len(found), "unthemed": int((themer.labels_ < 0).sum()),
                                  "method": themer.method_}
         else:
+            pending.append((cat, seg, None, None, [], current))
             summary[cat.code] = {"segments": 0, "themes": 0, "unthemed": 0, "method": None}
+    # One wording per theme across the whole report (an answer often speaks to two categories):
+    # a kept wording stays; otherwise the weaker claim to the same words takes its next-best phrasing.
+    flat = [(f[2], state) for *_, found, current in pending for f, state in zip(found, current)]
+    texts = distinct_statements([st.alternatives for st, _ in flat], [st.n for st, _ in flat],
+                                fixed=[state.statement for _, state in flat],
+                                fallback=[fallback_statement(st.keywords) for st, _ in flat])
+    for (st, state), text in zip(flat, texts):
+        state.statement = text
+    for cat, seg, emb, themer, found, current in pending:
+        found_sorted = sorted(zip(found, current), key=lambda x: (-x[0][2].n, x[1].id))
+        for rank, ((theme, idx, st, _), state) in enumerate(found_sorted, 1):
+            detail = st.as_dict() | {"theme_id": state.id, "text": state.statement, "method": themer.method_}
+            theme_rows.append((tax.id, cat.code, state.id, rank, state.statement, st.n,
+                               json.dumps(detail, ensure_ascii=False), theme.centroid.astype(np.float32).tobytes()))
+            for i, c in zip(idx, emb[idx] @ theme.centroid):
+                member_rows.append((tax.id, cat.code, state.id, seg["answer_id"].iat[i], int(seg["seg_index"].iat[i]),
+                                    float(c)))
         for e in change_log(prev.get(cat.code, []), current):
             change_rows.append((run_at, tax.id, cat.code, e["theme_id"], e["change"], e["statement"], e["n_before"],
                                 e["n_after"], e.get("statement_before")))

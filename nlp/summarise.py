@@ -1,12 +1,23 @@
 """Turn one category's themes into "they said" statements with counted, quotable evidence.
 
-A statement is a short clause taken from the theme's own words (the clause closest in meaning to
-the theme's centre that also carries its distinctive keywords), put in the strategy's collective
-voice ("I" becomes "we"). Being extractive means it never says anything nobody said.
+A statement is a short clause taken from the theme's own words, put in the strategy's collective
+voice ("I" becomes "we"). Being extractive means it never says anything nobody said. Of the
+clauses that could be printed (4–15 words, a whole phrase: no placeholder, no dangling "and", no
+question, no "it"/"they" that needs the previous sentence), the one chosen is the closest in
+meaning to the theme's centre and richest in its keywords, with a strong preference for asks
+("More help for older people living alone", "Sort out social care") over anecdotes ("I've got
+heart failure…"), lists of nouns, and one person's place names. The ranking depends only on the
+theme's members, never on the order the topic model produced them in, so the same theme found
+with another random seed gets the same words.
+
+The other good candidates are kept (`Statement.alternatives`) so that `distinct_statements` can
+give two themes that chose the same words (the same answer often speaks to two categories)
+different statements: the weaker claim takes its next-best phrasing.
 """
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -17,33 +28,76 @@ from nlp.attribution import attribution, facets
 
 Encoder = Callable[[Sequence[str]], np.ndarray]
 
-_CLAUSE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[-–—]\s+|\s*\(\s*|\s*\)\s*|,\s+(?=but\b|and then\b|so\b|because\b)|\n+")
+# Sentences, dashes, brackets and ", but": a consequence or reason (", so …", ", because …") is not
+# split off, since it is rarely the ask itself.
+_CLAUSE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[-–—]\s+|\s*\(\s*|\s*\)\s*|,\s+(?=but\b)|\n+")
 _LEADING_FILLER = re.compile(
-    r"^(?:and|but|so|also|plus|then|just|please|ok|okay|well|oh|i think|i feel|i believe|i guess|"
-    r"in my opinion|personally|for me|to me|honestly|basically|overall|definitely|otherwise|"
-    r"it would be (?:good|nice|great) (?:if|to)|i would like to see|i'?d like to see|would like to see|"
-    r"what matters (?:most )?(?:to me )?is|the most important thing is|most important(?:ly)?)[\s,:]+",
+    r"^(?:and|but|so|also|plus|then|just|please|ok|okay|well|oh|yes|yeah|no|i think|i feel|i believe|i guess|"
+    r"in my opinion|personally|for me|to me|honestly|basically|overall|definitely|otherwise|simply|"
+    r"it would be (?:good|nice|great|helpful|better) (?:if|to)|i would like to see|i'?d like to see|would like to see|"
+    r"i would like|i'?d like|what matters (?:most )?(?:to me )?is|the most important thing (?:for me )?is|"
+    r"most important(?:ly)?|my (?:main |biggest )?(?:priority|wish|hope) (?:is|would be)|"
+    r"top priority|priority|suggestion|idea)[\s,:]+",
     re.IGNORECASE)
+# Healthwatch notes report what someone said: "A carer at the Maryport drop-in suggested fining …".
+# What follows "suggested"/"called for" is the ask itself.
+_REPORTED = re.compile(
+    r"^(?:an?|the|one|two|three|several|some|many|most)?\s*[\w'’ -]{0,60}?\b(?:suggested|called for|asked for|"
+    r"proposed|recommended|would like to see|want to see|wants to see)\s+(?:that\s+)?", re.IGNORECASE)
+# "A woman at the Penrith event said she …": a report of one person's account.
+_REPORTED_ACCOUNT = re.compile(r"\b(?:said|says|told us|mentioned|explained|described|reported|"
+                               r"complained)\b", re.IGNORECASE)
+_TRAILING = re.compile(r"(?:[\s,]+(?:please|thanks|thank you|full stop|etc|and so on|asap))+\s*[.!]*$", re.IGNORECASE)
 _VOICE = [  # first person singular to the strategy's plural voice
     (r"\bI'm\b", "we're"), (r"\bIm\b", "we're"), (r"\bI am\b", "we are"), (r"\bI was\b", "we were"),
     (r"\bI've\b", "we've"), (r"\bI'd\b", "we'd"), (r"\bI'll\b", "we'll"), (r"\bI\b", "we"), (r"\bi\b", "we"),
     (r"\bmy\b", "our"), (r"\bMy\b", "Our"), (r"\bme\b", "us"), (r"\bmyself\b", "ourselves"), (r"\bmine\b", "ours"),
 ]
 _WORD = re.compile(r"[A-Za-z0-9£&'’]+")
+_PLACEHOLDER = re.compile(r"\[|\]|\b(?:NAME|PHONE|EMAIL|NHS_NUMBER|POSTCODE|ADDRESS|DOB)\b")
 # A strategy's "they said" box holds asks and priorities, not anecdotes: clauses that read as a
 # suggestion are preferred, clauses that narrate one person's episode are held back.
-_SUGGESTION = re.compile(
+_ASK_START = re.compile(
     r"^(?:more|better|less|fewer|faster|quicker|keep|stop|start|invest|make|give|bring|sort|get|use|"
     r"listen|train|pay|recruit|support|fund|provide|improve|increase|reduce|cut|end|let|put|treat|"
     r"help|join|share|open|build|work|plan|focus|involve|ask|tell|value|look|offer|ensure|create|"
-    r"free|proper|local|easier|shorter|joined|care|access|somewhere|someone|services)\b"
-    r"|\b(?:need(?:s)? to|should|must|want(?:s)? to|have to|has to|ought to)\b", re.IGNORECASE)
+    r"free|proper|easier|shorter|joined|access to|somewhere|someone|one|a single|same|stay|protect|"
+    r"develop|expand|extend|grow|move|set up|link|simplify|reward|respect|prioriti[sz]e|tackle|deal|"
+    r"think|learn|talk|communicate|publish|pool|shift|spend|don't|do not|no more|never)\b", re.IGNORECASE)
+_ASK_ANYWHERE = re.compile(
+    r"\b(?:need(?:s)? to|should|must|want(?:s)? to|have to|has to|ought to|would like|would help|"
+    r"we need|we want|(?<!complex )(?<!special )(?<!their )(?<!our )(?<!your )(?<!his )(?<!her )needs?\b)",
+    re.IGNORECASE)
 _NARRATIVE = re.compile(
     r"\b(?:was|were|had|got|told|said|asked|waited|went|took|came|did|rang|phoned|saw|died|"
-    r"yesterday|last (?:week|month|year)|ago|husband|wife|mum|dad|son|daughter|mother|father)\b",
+    r"yesterday|last (?:week|month|year|time)|ago|husband|wife|mum|mam|dad|son|daughter|mother|father|"
+    r"grandchildren|grandkids|kids|baby|toddler|sister|brother|partner's|friend|friends|neighbour)\b",
     re.IGNORECASE)
+_FIRST_SINGULAR = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|Im|Ive)\b|\b(?:my|me|mine|myself)\b", re.IGNORECASE)
+_PRAISE = re.compile(r"\b(?:love|loved|great|brilliant|fantastic|excellent|amazing|wonderful|thank|thanks|positive|lovely|"
+                     r"rubbish|awful|terrible|dreadful|disgrace|nightmare|madness|joke)\b", re.IGNORECASE)
+# A clause that needs the sentence before it to make sense.
+_CONTEXT_START = re.compile(
+    r"^(?:it|its|it's|they|they're|them|their|this|that|these|those|he|she|his|her|which|who|whom|whose|"
+    r"because|although|though|while|whereas|as|than|or|nor|if so|otherwise|instead|even|such|same here|"
+    r"that's|here|again|too|either|should|would|could|can|will|might|may|must|is|are|was|were|has|had|"
+    r"does|did|being done|also|both|every time|whenever|when|once|until|unless|since|turned|nearly|went|got|"
+    r"ended|found|tried|waited|spent|took|came|said|told|apparently|anyway)\b", re.IGNORECASE)
+# Starts with a preposition: often the tail of a longer sentence ("Across the trust, the CCG …").
+_PREP_START = re.compile(r"^(?:across|with|for|in|on|at|from|to|into|by|of|about|between|within|without|after|"
+                         r"before|during|under|over|through)\b", re.IGNORECASE)
+# Pronouns whose referent is in another sentence ("help design it", "do them").
+_LOOSE_PRONOUN = re.compile(r"\b(?:it|them|they|this|these|those|there)\b", re.IGNORECASE)
+_DANGLING_END = re.compile(
+    r"\b(?:and|or|but|nor|so|the|a|an|to|of|for|with|in|on|at|by|from|into|onto|about|than|then|that|which|"
+    r"who|whose|because|if|as|is|are|was|were|be|been|our|their|your|my|its|not|no|very|more|"
+    r"such|like|e\.g|i\.e|eg|ie|etc|&|it|this|these|those|both|either)$", re.IGNORECASE)
+_COMMON_LOWER = frozenset("""a an and or but the of to in on at by for with from as is are was were be not no all
+any every some more most very so too just only also our we us your you they them their it its this that these those
+what which who when where why how if than then there here up down out over under again new old good bad""".split())
 MIN_WORDS, MAX_WORDS = 4, 15
 QUOTE_MAX_WORDS = 45
+N_ALTERNATIVES = 8
 
 
 def words(text: str) -> list[str]:
@@ -56,27 +110,131 @@ def to_collective_voice(text: str) -> str:
     return text
 
 
-def clean_clause(text: str) -> str:
-    """Strip fillers and trailing punctuation, fix the voice, capitalise: a printable phrase."""
+def _strip(text: str) -> str:
+    """Fillers, reported-speech framing and trailing politeness off; whitespace and punctuation tidied."""
     t = " ".join(text.split()).strip(" ,;:-–—\"'“”‘’")
     prev = None
     while prev != t:
-        prev, t = t, _LEADING_FILLER.sub("", t).strip(" ,;:-\"'“”")
-    t = re.sub(r"[.!?,;:]+$", "", t).strip()
+        prev = t
+        t = _LEADING_FILLER.sub("", t).strip(" ,;:-\"'“”")
+        t = _REPORTED.sub("", t, count=1).strip(" ,;:-\"'“”") if _REPORTED.match(t) else t
+        t = _TRAILING.sub("", t).strip()
+    t = re.sub(r"[.!?,;:…]+$", "", t).strip()
     t = re.sub(r"([!?])\1+", r"\1", t)
-    t = to_collective_voice(t)
+    if t.count('"') % 2:  # an opening quote mark cut off with the framing: drop the orphan
+        t = t.replace('"', "")
+    if t.count("“") != t.count("”"):
+        t = t.replace("“", "").replace("”", "")
+    return t
+
+
+def clean_clause(text: str) -> str:
+    """Strip fillers and trailing punctuation, fix the voice, capitalise: a printable phrase."""
+    t = to_collective_voice(_strip(text))
     return t[:1].upper() + t[1:] if t else t
+
+
+def _balanced(text: str) -> bool:
+    return (text.count("(") == text.count(")") and text.count('"') % 2 == 0
+            and text.count("“") == text.count("”"))
+
+
+def printable(text: str) -> bool:
+    """Whether a cleaned clause can stand alone in print as a statement.
+
+    4–15 words, no redaction placeholder, not a question, no dangling conjunction or preposition at
+    either end, nothing that needs the previous sentence ("It would save …"), balanced quotes."""
+    n = len(words(text))
+    if not (MIN_WORDS <= n <= MAX_WORDS) or _PLACEHOLDER.search(text) or text.endswith("?") or "?" in text:
+        return False
+    if _DANGLING_END.search(text.rstrip(" .!,;:")) or _CONTEXT_START.match(text) or not _balanced(text):
+        return False
+    if re.search(r"\b(?:this|that|these|those)\b(?=\s*$|\s*,|\s+(?:and|but|or|so|because)\b)", text, re.IGNORECASE):
+        return False  # "District councils are working on this and …": this what?
+    if not re.match(r"[A-Za-z0-9£\"“']", text):
+        return False
+    return True
+
+
+def is_anecdote(raw: str) -> bool:
+    """One person's episode or circumstances ("I've got heart failure", "my husband waited 4 hours",
+    "a woman at the Penrith event said she …"), judged on the words as typed (before "I" becomes "we")."""
+    if _REPORTED_ACCOUNT.search(raw) or re.search(r"\b(?:he|she|him|his|hers)\b", raw, re.IGNORECASE):
+        return True  # a report of what one person said, or about one other person
+    narrative = _NARRATIVE.findall(raw)
+    first = bool(_FIRST_SINGULAR.search(raw)) or bool(re.match(r"\s*we(?:'ve| have)? (?:got|had|were|was)\b", raw, re.I))
+    if first and narrative:
+        return True
+    if first and re.search(r"\b(?:I'?ve got|I have got|I'?m|I am|I live|I work)\b", raw, re.I) and not is_ask(raw):
+        return True
+    if re.search(r"\b(?:I|I've|I have|I had|I'd|Ive|we've|we have|we had)\s+(?:just\s+|never\s+|always\s+|been\s+)?"
+                 r"(?:\w+ed|been|had|got|seen|done|gone|made|taken|spent|lost|come|known|heard|felt|waited|"
+                 r"left|met|paid|sat|kept|brought|bought|given|told|rung)\b", raw, re.I):
+        return True
+    return len(narrative) >= 2
+
+
+def is_ask(text: str) -> bool:
+    """Reads as a want, need, should, or an imperative/"more of" suggestion (thanks are not asks)."""
+    if re.search(r"\b(?:thank|thanks|love|loved)\b", text, re.IGNORECASE):
+        return False
+    return bool(_ASK_START.match(text) or _ASK_ANYWHERE.search(text))
+
+
+def _clauses(segment: str) -> list[tuple[str, str]]:
+    """(raw, cleaned) clauses of a segment, with long ones also cut at their first comma."""
+    out = []
+    for part in _CLAUSE_SPLIT.split(segment):
+        part = (part or "").strip()
+        if not part:
+            continue
+        pieces = [part]
+        if len(words(part)) > MAX_WORDS and ", " in part:
+            pieces.append(part.split(", ")[0])
+        for p in pieces:
+            out.append((p, clean_clause(p)))
+    return out
 
 
 def candidate_clauses(segment: str) -> list[str]:
     """Clauses of a segment that could stand alone as a statement."""
-    out = []
-    for part in _CLAUSE_SPLIT.split(segment):
-        c = clean_clause(part or "")
-        n = len(words(c))
-        if MIN_WORDS <= n <= MAX_WORDS and "[" not in c and "]" not in c and not c.endswith("?"):
-            out.append(c)
-    return out
+    return [c for raw, c in _clauses(segment) if printable(c)]
+
+
+def casing_table(texts: Sequence[str]) -> dict[str, str]:
+    """How the theme's own texts spell words mid-sentence: {"cumbria": "Cumbria", "and": "and", …}.
+
+    Used to put right a statement taken from an answer typed in lower case ("west cumbria") or
+    in shouting capitals ("health AND care"), without a dictionary."""
+    seen: dict[str, Counter] = {}
+    for t in texts:
+        for sent in re.split(r"(?<=[.!?:;])\s+|\n+", t):
+            toks = _WORD.findall(sent)
+            for w in toks[1:]:  # the first word of a sentence says nothing about its case
+                seen.setdefault(w.casefold(), Counter())[w] += 1
+    table = {}
+    for key, forms in seen.items():
+        form, n = forms.most_common(1)[0]
+        if n >= 2 and n >= 0.75 * sum(forms.values()):
+            table[key] = form
+    return table
+
+
+def fix_casing(text: str, table: dict[str, str] | None = None) -> str:
+    """Lower-case shouted common words, restore proper nouns' capitals, capitalise the first word."""
+    table = table or {}
+
+    def one(m: re.Match) -> str:
+        w = m.group(0)
+        key = w.casefold()
+        if w.isupper() and len(w) > 1 and (key in _COMMON_LOWER or table.get(key, w) != w):
+            return table.get(key, key) if not table.get(key, key).isupper() else key
+        if w.islower() and key in table and table[key][:1].isupper():
+            return table[key]
+        return w
+
+    t = _WORD.sub(one, text)
+    return t[:1].upper() + t[1:] if t else t
 
 
 def _keyword_cover(text: str, keywords: Sequence[str]) -> float:
@@ -85,23 +243,163 @@ def _keyword_cover(text: str, keywords: Sequence[str]) -> float:
     return hits / max(1, min(6, len(keywords)))
 
 
+def _rare_names(text: str, member_texts: Sequence[str]) -> int:
+    """Capitalised words inside the clause (place or service names) that few of the theme's
+    members use: a statement for many people should not name one person's surgery."""
+    n = len(member_texts)
+    low = [t.casefold() for t in member_texts]
+    rare = 0
+    for w in _WORD.findall(text)[1:]:
+        if w[:1].isupper() and not w.isupper() and w.casefold() not in _COMMON_LOWER:
+            df = sum(1 for t in low if re.search(rf"\b{re.escape(w.casefold())}\b", t))
+            if df < max(2, 0.1 * n):
+                rare += 1
+    return rare
+
+
+@dataclass(frozen=True)
+class Candidate:
+    text: str
+    score: float
+    ask: bool
+    anecdote: bool
+
+
+def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid: np.ndarray,
+                         keywords: Sequence[str], encode: Encoder, pool: int = 60,
+                         limit: int = N_ALTERNATIVES) -> list[Candidate]:
+    """Printable clauses from the theme's most central segments, best statement first.
+
+    Score: closeness to the theme's centre, the share of its segments that say much the same
+    (cosine >= 0.5), keyword coverage, and a strong preference for
+    asks; anecdotes, lists of nouns, complaints or praise without an ask, other people's place
+    names and long clauses are held back. Ties are broken by the text itself, so the order is a
+    function of the members alone."""
+    if len(segments) == 0:
+        return []
+    sims = seg_emb @ centroid
+    central = sorted(range(len(segments)), key=lambda i: (-round(float(sims[i]), 6), segments[i]))[:pool]
+    table = casing_table(segments)
+    raw_of: dict[str, str] = {}
+    for i in central:
+        for raw, c in _clauses(segments[i]):
+            c = fix_casing(c, table)
+            if printable(c) and c.casefold() not in {k.casefold() for k in raw_of}:
+                raw_of[c] = raw
+    clauses = sorted(raw_of)
+    if not clauses:
+        return []
+    ce = encode(clauses)
+    sim = ce @ centroid
+    # How many of the theme's segments say much the same: a statement should speak for many.
+    support = (ce @ seg_emb.T >= 0.5).mean(axis=1)
+    out = []
+    for c, s, sup in zip(clauses, sim, support):
+        raw = raw_of[c]
+        n = len(words(c))
+        ask, anecdote = is_ask(c), is_anecdote(raw)
+        commas = c.count(",")
+        score = (float(s) + 0.3 * _keyword_cover(c, keywords) + 0.2 * float(sup)
+                 + (0.2 if ask and not anecdote else 0.0)
+                 - (0.35 if anecdote else 0.0)
+                 - (0.1 if _PRAISE.search(c) and not ask else 0.0)
+                 - 0.06 * max(0, commas - 1) - (0.05 if commas and not ask else 0.0)
+                 - 0.08 * min(2, _rare_names(c, segments))
+                 - (0.1 if _PREP_START.match(c) else 0.0)
+                 - 0.05 * bool(_LOOSE_PRONOUN.search(c))
+                 - 0.15 * bool(re.search(r"\b(?:them|they|these|those|this)\b", " ".join(c.split()[:4]), re.I))
+                 - 0.04 * bool(re.search(r"\d", c))
+                 - 0.015 * max(0, n - 11))
+        out.append(Candidate(c, round(score, 6), ask, anecdote))
+    out.sort(key=lambda k: (-k.score, k.text))
+    # Anecdotes only if nothing else can be printed.
+    told = [k for k in out if not k.anecdote]
+    return (told or out)[:limit]
+
+
+def fallback_statement(keywords: Sequence[str]) -> str:
+    """When no clause can be printed: say plainly what the theme is about."""
+    kws = [k for k in keywords if "_" not in k and not _PLACEHOLDER.search(k)][:2]
+    if kws:
+        return clean_clause(f"Concerns and ideas about {' and '.join(kws)}")
+    return "Other points people raised"
+
+
 def make_statement(segments: Sequence[str], seg_emb: np.ndarray, centroid: np.ndarray,
-                   keywords: Sequence[str], encode: Encoder, pool: int = 25) -> str:
-    """The clause closest to the theme's centre and richest in its keywords, 4–15 words."""
-    central = np.argsort(-(seg_emb @ centroid))[:pool]
-    clauses = sorted({c for i in central for c in candidate_clauses(segments[i])})
-    if clauses:
-        ce = encode(clauses)
-        sim = ce @ centroid
-        cover = np.array([_keyword_cover(c, keywords) for c in clauses])
-        length = np.array([len(words(c)) for c in clauses])
-        style = np.array([0.1 * bool(_SUGGESTION.search(c)) - 0.08 * min(2, len(_NARRATIVE.findall(c)))
-                          - 0.04 * bool(re.search(r"\d", c)) for c in clauses])
-        score = sim + 0.35 * cover + style - 0.01 * np.maximum(0, length - 10)
-        return clauses[int(np.argmax(score))]
-    if keywords:  # nothing printable to extract: say plainly what the theme is about
-        return clean_clause(f"Concerns and ideas about {' and '.join(keywords[:2])}")
-    return "Other points raised"
+                   keywords: Sequence[str], encode: Encoder, pool: int = 60) -> str:
+    """The best printable clause of the theme (see `statement_candidates`), 4–15 words."""
+    cands = statement_candidates(segments, seg_emb, centroid, keywords, encode, pool=pool)
+    return cands[0].text if cands else fallback_statement(keywords)
+
+
+def reusable_statement(text: str | None) -> bool:
+    """Whether a statement kept from an earlier run still meets today's rules (printable, not an
+    anecdote), so that stability never preserves wording the current rules would not choose."""
+    return bool(text) and printable(text) and not is_anecdote(text)
+
+
+def normalise_statement(text: str) -> str:
+    """The wording as compared across themes: case, punctuation and spacing ignored."""
+    return " ".join(re.findall(r"[a-z0-9£&]+", text.casefold().replace("’", "'")))
+
+
+def _same_wording(a: str, b: str) -> bool:
+    wa, wb = normalise_statement(a), normalise_statement(b)
+    if wa == wb:
+        return True
+    sa, sb = set(wa.split()), set(wb.split())
+    return len(sa & sb) / max(1, len(sa | sb)) >= 0.8
+
+
+def distinct_statements(options: Sequence[Sequence[tuple[str, float]]], strength: Sequence[float],
+                        fixed: Sequence[str | None] | None = None,
+                        fallback: Sequence[str] | None = None) -> list[str]:
+    """One wording per theme, no two the same (or nearly: 80% of words shared), across a report.
+
+    options[i] are theme i's candidate wordings, best first, with their scores; strength[i] breaks
+    ties (e.g. people counted). A `fixed` wording (kept from the last run for stability) is tried
+    first. When two themes want the same words, the one with the higher claim (fixed first, then
+    the candidate's score, then strength, then position) keeps them and the other moves to its
+    next candidate; a theme that runs out gets its fallback, numbered if even that is taken."""
+    n = len(options)
+    fixed = list(fixed) if fixed is not None else [None] * n
+    fallback = list(fallback) if fallback is not None else ["Other points people raised"] * n
+    lists: list[list[tuple[str, float, bool]]] = []
+    for i in range(n):
+        lst = [(fixed[i], float("inf"), True)] if fixed[i] else []
+        lst += [(t, float(s), False) for t, s in options[i] if not (fixed[i] and _same_wording(t, fixed[i]))]
+        lists.append(lst)
+    pos = [0] * n
+    chosen: list[str | None] = [None] * n
+    for _ in range(sum(len(x) for x in lists) + n + 1):
+        chosen = [lists[i][pos[i]][0] if pos[i] < len(lists[i]) else None for i in range(n)]
+        loser = None
+        for i in range(n):
+            if chosen[i] is None:
+                continue
+            for j in range(i + 1, n):
+                if chosen[j] is None or not _same_wording(chosen[i], chosen[j]):
+                    continue
+                ki = (lists[i][pos[i]][2], lists[i][pos[i]][1], strength[i], -i)
+                kj = (lists[j][pos[j]][2], lists[j][pos[j]][1], strength[j], -j)
+                loser = j if ki >= kj else i
+                break
+            if loser is not None:
+                break
+        if loser is None:
+            break
+        pos[loser] += 1
+    out: list[str] = []
+    for i in range(n):
+        text = chosen[i]
+        if text is None:
+            text = fallback[i]
+            k = 2
+            while any(_same_wording(text, o) for o in out + [c for c in chosen if c]):
+                text = f"{fallback[i]} ({k})"
+                k += 1
+        out.append(text)
+    return out
 
 
 def trim_quote(text: str, max_words: int = QUOTE_MAX_WORDS) -> str:
@@ -121,30 +419,46 @@ def trim_quote(text: str, max_words: int = QUOTE_MAX_WORDS) -> str:
 
 
 def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, persons: Sequence[str],
-                  n: int = 3, diversity: float = 0.35) -> list[int]:
-    """Typical but different quotes (maximal marginal relevance), one per person, fewest placeholders."""
+                  n: int = 3, diversity: float = 0.35, statement: np.ndarray | None = None,
+                  sources: Sequence[str] | None = None) -> list[int]:
+    """Typical but different quotes (maximal marginal relevance), one per person.
+
+    A quote should back the statement printed above it, so closeness to the statement counts as
+    much as closeness to the theme's centre when the statement's vector is given. Quotes with a
+    redaction placeholder are used only when there are not enough without; very short answers
+    ("Health and housing.") and rambling ones are held back; a new source is slightly preferred."""
     n_words = np.array([len(t.split()) for t in texts])
-    # Typical, but a quote must also say something: very short answers ("Health and housing.") and
-    # ones that are mostly placeholders are held back, as are rambling ones.
-    rel = emb @ centroid - 0.15 * np.array(["[" in t for t in texts]) \
-        - 0.02 * np.maximum(0, 8 - n_words) - 0.002 * np.maximum(0, n_words - 30)
+    rel = emb @ centroid
+    if statement is not None:
+        rel = 0.5 * rel + 0.5 * (emb @ statement)
+    rel = rel - 0.02 * np.maximum(0, 8 - n_words) - 0.002 * np.maximum(0, n_words - 30)
+    has_ph = np.array([bool(_PLACEHOLDER.search(t)) for t in texts])
+    clean_people = {persons[i] for i in range(len(texts)) if not has_ph[i] and n_words[i] >= 3}
+    allow_ph = len(clean_people) < n
+    rel = rel - 0.15 * has_ph
+    order = sorted(range(len(texts)), key=lambda i: texts[i])  # ties go to the text, not the row order
     chosen: list[int] = []
     seen: set[str] = set()
+    seen_src: set[str] = set()
     for _ in range(min(n, len(texts))):
         best, best_score = -1, -np.inf
-        for i in range(len(texts)):
-            if i in chosen or persons[i] in seen or len(texts[i].split()) < 3:
+        for i in order:
+            if i in chosen or persons[i] in seen or n_words[i] < 3 or (has_ph[i] and not allow_ph):
                 continue
             red = max((float(emb[i] @ emb[j]) for j in chosen), default=0.0)
             if red > 0.92:  # a near-duplicate of a quote already chosen
                 continue
             s = (1 - diversity) * rel[i] - diversity * red
-            if s > best_score:
+            if sources is not None and chosen and sources[i] not in seen_src:
+                s += 0.02
+            if s > best_score + 1e-9:
                 best, best_score = i, s
         if best < 0:
             break
         chosen.append(best)
         seen.add(persons[best])
+        if sources is not None:
+            seen_src.add(sources[best])
     return chosen
 
 
@@ -159,23 +473,30 @@ class Statement:
     answers: list[dict]
     n_segments: int
     extra: dict = field(default_factory=dict)
+    alternatives: list[tuple[str, float]] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"theme_id": self.theme_id, "text": self.text, "n": self.n, "by_source": self.by_source,
                 "keywords": self.keywords, "quotes": self.quotes, "answers": self.answers,
-                "n_segments": self.n_segments, **self.extra}
+                "n_segments": self.n_segments, "alternatives": [t for t, _ in self.alternatives], **self.extra}
 
 
 def summarise_theme(theme_id: int, seg: pd.DataFrame, emb: np.ndarray, keywords: Sequence[str],
                     encode: Encoder, n_quotes: int = 3) -> Statement:
     """One statement with its evidence. `seg` has columns text, source, source_file,
-    respondent_id, question (one row per segment of the theme), aligned with `emb`."""
+    respondent_id, question (one row per segment of the theme), aligned with `emb`.
+
+    `alternatives` holds the statement's ranked candidate wordings (itself first) for
+    `distinct_statements`."""
     centroid = emb.mean(axis=0)
     centroid = centroid / (np.linalg.norm(centroid) or 1.0)
     texts = seg["text"].tolist()
     persons = (seg["source_file"] + "\x1f" + seg["respondent_id"]).tolist()
-    statement = make_statement(texts, emb, centroid, keywords, encode)
-    q_idx = select_quotes(texts, emb, centroid, persons, n=n_quotes)
+    cands = statement_candidates(texts, emb, centroid, keywords, encode)
+    statement = cands[0].text if cands else fallback_statement(keywords)
+    st_vec = encode([statement])[0] if cands else None
+    q_idx = select_quotes(texts, emb, centroid, persons, n=n_quotes, statement=st_vec,
+                          sources=seg["source"].tolist())
     meta = seg["metadata"] if "metadata" in seg else pd.Series(["{}"] * len(seg), index=seg.index)
     quotes = [{"text": trim_quote(texts[i]), "source": seg["source"].iat[i],
                "source_file": seg["source_file"].iat[i], "respondent_id": seg["respondent_id"].iat[i],
@@ -192,5 +513,7 @@ def summarise_theme(theme_id: int, seg: pd.DataFrame, emb: np.ndarray, keywords:
         extra["by_sentiment"] = {str(k): int(v) for k, v in people["sentiment"].value_counts().sort_index().items()}
     answers = (seg[["source_file", "respondent_id", "question"]].drop_duplicates()
                .sort_values(["source_file", "respondent_id", "question"]).to_dict("records"))
+    alternatives = [(c.text, c.score) for c in cands] or [(statement, 0.0)]
     return Statement(theme_id=theme_id, text=statement, keywords=list(keywords), n=len(people),
-                     by_source=by_source, quotes=quotes, answers=answers, n_segments=len(seg), extra=extra)
+                     by_source=by_source, quotes=quotes, answers=answers, n_segments=len(seg), extra=extra,
+                     alternatives=alternatives)

@@ -4,9 +4,17 @@ categories too small for a topic model.
 A topic model needs a few dozen documents before UMAP and HDBSCAN find structure; a small export
 can give a category one to a dozen answers. Those are grouped by agglomerative clustering on the
 same embeddings, so every category gets honest themes instead of a crash or one giant outlier bin.
+
+Whatever found the first grouping, it is then checked in the original embedding space: a theme
+that is too big a share of the category or too loose (low mean similarity to its centre: a
+catch-all) is split in two, segments that say nothing on their own ("That's it.") are left out
+of every theme, and each segment finally joins the theme whose centre it is closest to. That last
+step also makes the themes depend on the geometry of the segments more than on the topic model's
+random seed.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -22,6 +30,7 @@ _STOP = sorted(ENGLISH_STOP_WORDS | {
     "name", "phone", "email", "nhs_number", "postcode", "address", "dob", "said", "says", "told", "did",
     "does", "going", "way", "time", "years", "year", "better", "good", "bad", "also", "etc", "ok",
 })
+_STOP_SET = frozenset(_STOP)
 
 
 @dataclass
@@ -30,6 +39,20 @@ class Theme:
     keywords: list[str]
     members: list[int] = field(default_factory=list)
     centroid: np.ndarray | None = None
+
+
+def content_words(text: str) -> list[str]:
+    """The words of a segment that can carry a theme (no stop words, no placeholders)."""
+    return [w for w in re.findall(r"[a-z][a-z&']+", text.casefold()) if w.replace("'", "") not in _STOP_SET
+            and w not in _STOP_SET]
+
+
+def cohesion(emb: np.ndarray) -> float:
+    """Mean cosine similarity of unit vectors to their (normalised) centre: 1 = all alike."""
+    if len(emb) == 0:
+        return 0.0
+    c = emb.mean(axis=0)
+    return float((emb @ (c / (np.linalg.norm(c) or 1.0))).mean())
 
 
 def _vectoriser(n_docs: int) -> CountVectorizer:
@@ -45,7 +68,7 @@ def theme_keywords(texts: Sequence[str], labels: np.ndarray, top_n: int = 8) -> 
     if not ids:
         return {}
     joined = [" ".join(t for t, l in zip(texts, labels) if l == i) for i in ids]
-    vec = _vectoriser(len(texts))
+    vec = _vectoriser(len(ids))  # over one joined document per theme: a keyword may belong to one theme only
     try:
         counts = vec.fit_transform(joined)
     except ValueError:  # nothing but stop words
@@ -67,12 +90,19 @@ class CategoryThemer(BaseEstimator):
     """
 
     def __init__(self, min_docs_for_topic_model: int = 40, max_themes: int = 8, min_theme_share: float = 0.03,
-                 outlier_threshold: float = 0.3, random_state: int = 0):
+                 outlier_threshold: float = 0.3, random_state: int = 0, max_theme_share: float = 0.25,
+                 min_cohesion: float = 0.47, min_content_words: int = 2, n_runs: int = 5,
+                 max_split_similarity: float = 0.9):
         self.min_docs_for_topic_model = min_docs_for_topic_model
         self.max_themes = max_themes
         self.min_theme_share = min_theme_share
         self.outlier_threshold = outlier_threshold
         self.random_state = random_state
+        self.max_theme_share = max_theme_share
+        self.min_cohesion = min_cohesion
+        self.min_content_words = min_content_words
+        self.n_runs = n_runs
+        self.max_split_similarity = max_split_similarity
 
     def fit(self, texts: Sequence[str], embeddings: np.ndarray) -> "CategoryThemer":
         texts = list(texts)
@@ -88,6 +118,13 @@ class CategoryThemer(BaseEstimator):
             labels, self.method_ = self._clusters(emb), "clusters"
         else:
             labels, self.method_ = self._bertopic(texts, emb), "bertopic"
+        if n >= 10:  # enough segments for the checks to mean something
+            thin = np.array([len(content_words(t)) < self.min_content_words for t in texts])
+            if not thin.all():
+                labels = np.where(thin, -1, labels)
+            labels = self._split_loose(labels, emb)
+            labels = self._merge_small(labels, emb)
+            labels = self._nearest_centre(labels, emb, keep_out=thin if not thin.all() else None)
         labels = self._merge_small(labels, emb)
         self.labels_ = self._renumber_by_size(labels)
         keywords = theme_keywords(texts, self.labels_)
@@ -107,13 +144,37 @@ class CategoryThemer(BaseEstimator):
         return labels
 
     def _bertopic(self, texts: list[str], emb: np.ndarray) -> np.ndarray:
+        """BERTopic topics; with n_runs > 1, the consensus of several fits.
+
+        One UMAP layout is one random draw: two seeds give visibly different themes. The consensus
+        keeps two segments together when most fits (each with its own seed, drawn from
+        `random_state`) put them in the same topic, which is what a theme should be."""
+        if self.n_runs <= 1:
+            return self._bertopic_once(texts, emb, self.random_state)
+        seeds = np.random.default_rng(self.random_state).integers(0, 2**31 - 1, self.n_runs)
+        runs = np.vstack([self._bertopic_once(texts, emb, int(s)) for s in seeds])
+        together = np.zeros((len(texts), len(texts)))
+        for r in runs:
+            together += (r[:, None] == r[None, :]) & (r[:, None] >= 0)
+        together /= len(runs)
+        model = AgglomerativeClustering(n_clusters=None, metric="precomputed", linkage="average",
+                                        distance_threshold=0.5)
+        labels = model.fit_predict(1.0 - together)
+        ids, sizes = np.unique(labels, return_counts=True)
+        min_size = self._min_size(len(texts))
+        labels = np.where(np.isin(labels, ids[sizes < min_size]), -1, labels)
+        if not (labels >= 0).any():
+            return runs[0]
+        return labels
+
+    def _bertopic_once(self, texts: list[str], emb: np.ndarray, seed: int) -> np.ndarray:
         from bertopic import BERTopic
         from hdbscan import HDBSCAN
         from umap import UMAP
 
         n = len(texts)
         umap = UMAP(n_neighbors=min(15, n - 1), n_components=5, min_dist=0.0, metric="cosine",
-                    random_state=self.random_state, n_jobs=1)
+                    random_state=seed, n_jobs=1)
         hdb = HDBSCAN(min_cluster_size=max(4, n // 25), min_samples=2, metric="euclidean",
                       cluster_selection_method="eom", prediction_data=True)
         model = BERTopic(embedding_model=None, umap_model=umap, hdbscan_model=hdb,
@@ -130,11 +191,78 @@ class CategoryThemer(BaseEstimator):
             return self._clusters(emb)
         return topics
 
-    def _merge_small(self, labels: np.ndarray, emb: np.ndarray) -> np.ndarray:
-        """Fold themes below the minimum size into their nearest theme, and cap the count."""
+    def _min_size(self, n: int) -> int:
+        return max(2, int(np.ceil(self.min_theme_share * n))) if n >= 10 else 1
+
+    def _split_loose(self, labels: np.ndarray, emb: np.ndarray) -> np.ndarray:
+        """Split catch-all themes: too big a share of the category, or too loose to say one thing.
+
+        A theme is cut in two by Ward clustering of its members (deterministic); the cut is kept
+        only if both halves are big enough to be themes, tighter than the whole (unless the theme
+        is simply too big) and say different things (centres less alike than
+        `max_split_similarity`)."""
+        from sklearn.cluster import AgglomerativeClustering as Agg
+
         labels = labels.copy()
         n = len(labels)
-        min_size = max(2, int(np.ceil(self.min_theme_share * n))) if n >= 10 else 1
+        min_size = self._min_size(n)
+        max_size = max(min_size * 2, int(self.max_theme_share * n))
+        tried: set[int] = set()
+        for _ in range(2 * self.max_themes):
+            ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
+            if len(ids) >= self.max_themes + 2:  # leave room for _merge_small to bring the count down
+                break
+            cands = [(int(s), int(i)) for i, s in zip(ids, sizes) if int(i) not in tried and s >= 2 * min_size
+                     and (s > max_size or cohesion(emb[labels == i]) < self.min_cohesion)]
+            if not cands:
+                break
+            _, victim = max(cands)
+            tried.add(victim)
+            idx = np.flatnonzero(labels == victim)
+            halves = Agg(n_clusters=2, linkage="ward").fit_predict(emb[idx])
+            a, b = idx[halves == 0], idx[halves == 1]
+            if min(len(a), len(b)) < min_size:
+                continue
+            whole = cohesion(emb[idx])
+            if len(idx) <= max_size and min(cohesion(emb[a]), cohesion(emb[b])) <= whole:
+                continue
+            ca, cb = emb[a].mean(axis=0), emb[b].mean(axis=0)
+            if float(ca @ cb / ((np.linalg.norm(ca) * np.linalg.norm(cb)) or 1.0)) >= self.max_split_similarity:
+                continue  # one big theme that says one thing: two halves would give the same statement twice
+            new = int(labels.max()) + 1
+            labels[b] = new
+        return labels
+
+    def _nearest_centre(self, labels: np.ndarray, emb: np.ndarray, keep_out: np.ndarray | None = None,
+                        rounds: int = 3) -> np.ndarray:
+        """Each segment joins the theme whose centre is closest (if close enough), a few rounds.
+
+        Membership then depends on where the segments are, not on the topic model's random layout;
+        segments below `outlier_threshold` from every centre, and those in `keep_out`, stay out."""
+        labels = labels.copy()
+        for _ in range(rounds):
+            ids = np.unique(labels[labels >= 0])
+            if len(ids) == 0:
+                return labels
+            cents = np.vstack([emb[labels == i].mean(axis=0) for i in ids])
+            cents /= np.linalg.norm(cents, axis=1, keepdims=True).clip(1e-9)
+            sims = emb @ cents.T
+            best = sims.argmax(axis=1)
+            new = np.where(sims[np.arange(len(labels)), best] >= self.outlier_threshold, ids[best], -1)
+            if keep_out is not None:
+                new[keep_out] = -1
+            if len(np.unique(new[new >= 0])) < len(ids) or np.array_equal(new, labels):
+                # a theme emptied out: keep the previous round rather than lose it
+                return labels if len(np.unique(new[new >= 0])) < len(ids) else new
+            labels = new
+        return labels
+
+    def _merge_small(self, labels: np.ndarray, emb: np.ndarray) -> np.ndarray:
+        """Fold themes below the minimum size into their nearest theme; over the cap, merge the two
+        themes that are most alike (never just the smallest into whatever is nearest, which grows
+        catch-alls)."""
+        labels = labels.copy()
+        min_size = self._min_size(len(labels))
         while True:
             ids, sizes = np.unique(labels[labels >= 0], return_counts=True)
             if len(ids) <= 1:
@@ -142,12 +270,20 @@ class CategoryThemer(BaseEstimator):
             small = [i for i, s in zip(ids, sizes) if s < min_size]
             if not small and len(ids) <= self.max_themes:
                 return labels
-            victim = small[0] if small else ids[np.argmin(sizes)]
-            cents = {i: emb[labels == i].mean(axis=0) for i in ids}
-            v = cents[victim] / (np.linalg.norm(cents[victim]) or 1.0)
-            others = [i for i in ids if i != victim]
-            sims = [float(v @ (cents[i] / (np.linalg.norm(cents[i]) or 1.0))) for i in others]
-            labels[labels == victim] = others[int(np.argmax(sims))]
+            cents = np.vstack([emb[labels == i].mean(axis=0) for i in ids])
+            cents /= np.linalg.norm(cents, axis=1, keepdims=True).clip(1e-9)
+            sim = cents @ cents.T
+            np.fill_diagonal(sim, -np.inf)
+            if small:
+                v = int(np.flatnonzero(ids == small[0])[0])
+                target = int(np.argmax(sim[v]))
+            else:
+                # penalise pairs whose union would be a catch-all
+                size_pen = (sizes[:, None] + sizes[None, :]) / len(labels)
+                v, target = np.unravel_index(int(np.argmax(sim - size_pen)), sim.shape)
+                if sizes[v] > sizes[target]:
+                    v, target = target, v
+            labels[labels == ids[v]] = ids[target]
 
     @staticmethod
     def _renumber_by_size(labels: np.ndarray) -> np.ndarray:

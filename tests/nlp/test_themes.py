@@ -82,3 +82,48 @@ def test_quotes_are_trimmed_with_an_ellipsis_and_diverse():
     chosen = select_quotes(["one two three", "one two three", "four five six"], emb, np.array([1.0, 0.0]),
                            ["a", "b", "c"], n=2)
     assert chosen == [0, 2]  # the exact duplicate is skipped
+
+
+def _blobs(sizes, dim=16, spread=0.15, seed=0):
+    rng = np.random.default_rng(seed)
+    pts = []
+    for k, n in enumerate(sizes):
+        centre = np.zeros(dim)
+        centre[k] = 1.0
+        pts.append(centre + spread * rng.standard_normal((n, dim)))
+    emb = np.vstack(pts)
+    return (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_a_catch_all_theme_is_split_into_the_topics_it_swallowed():
+    emb = _blobs([30, 30, 20])
+    labels = np.array([0] * 60 + [1] * 20)  # two different topics lumped into one theme
+    out = CategoryThemer()._split_loose(labels, emb)
+    assert len(set(out[:30].tolist())) == 1 and len(set(out[30:60].tolist())) == 1 and out[0] != out[30]
+    assert set(out[60:].tolist()) == {1}
+
+
+def test_over_the_cap_the_most_alike_themes_merge_rather_than_growing_the_biggest():
+    emb = _blobs([40, 6, 6, 30])
+    emb[46:52] = emb[40:46] + 0.01  # themes 1 and 2 say the same thing
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    labels = np.array([0] * 40 + [1] * 6 + [2] * 6 + [3] * 30)
+    out = CategoryThemer(max_themes=3)._merge_small(labels, emb)
+    assert len(set(out.tolist())) == 3 and out[40] == out[46] and (out == out[0]).sum() == 40
+
+
+def test_segments_that_say_nothing_on_their_own_are_left_out_of_themes(small):
+    texts, emb = small
+    fillers = ["That's it.", "Thank you.", "Yes."]
+    t = CategoryThemer().fit(texts + fillers, np.vstack([emb, embed(fillers)]))
+    assert (t.labels_[-3:] == -1).all() and (t.labels_[:-3] >= 0).all()
+
+
+def test_no_theme_swallows_a_real_category(labelled_csv):
+    df = pd.read_csv(labelled_csv, dtype=str, keep_default_na=False)
+    texts = df[df["labels"].str.contains("AIM2")]["text"].tolist()
+    emb = embed(texts)
+    t = CategoryThemer(random_state=1).fit(texts, emb)
+    assert 4 <= len(t.themes_) <= 8
+    assert max(len(th.members) for th in t.themes_) <= 0.3 * len(texts)
+    assert (t.labels_ >= 0).mean() > 0.8

@@ -1,0 +1,163 @@
+"""Statements a strategy author can print: asks over anecdotes, whole phrases, distinct wording."""
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nlp.embed import embed
+from nlp.summarise import (MAX_WORDS, MIN_WORDS, candidate_clauses, casing_table, clean_clause, distinct_statements,
+                           fix_casing, is_anecdote, is_ask, make_statement, printable, reusable_statement, select_quotes,
+                           summarise_theme, words)
+
+HEART = ["I've got heart failure, diabetes and I'm overweight.",
+         "My husband waited four hours for the heart failure nurse last week.",
+         "We need more heart failure nurses in the community.",
+         "The heart failure clinic in Whitehaven is brilliant, I'd be lost without it."]
+
+DANGLING = re.compile(r"\b(?:and|or|but|the|a|an|to|of|for|with|because|our|their)$", re.IGNORECASE)
+
+
+def theme(texts, people=None, sources=None):
+    n = len(texts)
+    return pd.DataFrame({"text": texts, "source": sources or ["public"] * n, "source_file": "a.csv",
+                         "respondent_id": people or [str(i) for i in range(n)], "question": "Q"})
+
+
+def centre(emb):
+    c = emb.mean(axis=0)
+    return c / np.linalg.norm(c)
+
+
+def test_an_anecdote_is_not_chosen_when_a_suggestion_exists():
+    emb = embed(HEART)
+    st = summarise_theme(0, theme(HEART), emb, ["heart", "failure", "nurse"], embed)
+    assert st.text == "We need more heart failure nurses in the community"
+    assert not any(t.startswith(("We've got", "Our husband")) for t, _ in st.alternatives)
+
+
+def test_anecdotes_and_asks_are_told_apart():
+    assert is_anecdote("I've got heart failure, diabetes and I'm overweight.")
+    assert is_anecdote("My husband waited four hours for an ambulance.")
+    assert is_anecdote("A woman at the Penrith event said she received two letters.")
+    assert is_anecdote("I've worked 12.5 hour shifts on ward 3 without sitting down.")
+    assert not is_anecdote("I want more GP appointments near home.")
+    assert is_ask("More help for older people living alone") and is_ask("Surgeries need more staff")
+    assert is_ask("Sort out social care") and not is_ask("Mobile signal is rubbish in half of Cumbria")
+    assert not is_ask("We want to thank the heart failure nurse team")
+
+
+@pytest.mark.parametrize("clause", [
+    "Work with schools and the", "It would save admin hours every day", "Call us on [PHONE] about parking",
+    "Can we have more parking?", "Across the trust, the CCG and", "Set up a group of parents to help design it",
+    "Should save money too", "Turned out to be bowel cancer", "Every time something moves to Carlisle",
+    "Parking", "Keep services local in every town and village so that older people and carers do not have to "
+    "travel for hours"])
+def test_fragments_questions_placeholders_and_long_clauses_are_not_printable(clause):
+    assert not printable(clause)
+
+
+def test_every_candidate_from_real_answers_is_a_printable_phrase(labelled_csv):
+    texts = pd.read_csv(labelled_csv, dtype=str, keep_default_na=False)["text"].tolist()
+    cands = [c for t in texts for c in candidate_clauses(t)]
+    assert len(cands) > 300
+    for c in cands:
+        assert MIN_WORDS <= len(words(c)) <= MAX_WORDS, c
+        assert "[" not in c and "]" not in c and "?" not in c, c
+        assert not DANGLING.search(c), c
+        assert c[0].isupper() or c[0].isdigit() or c[0] in "£\"'", c
+        assert not re.search(r"\b(?:I|my|me)\b", c), c  # the strategy's voice, not one person's
+
+
+def test_reported_speech_keeps_the_ask_and_politeness_is_trimmed():
+    assert candidate_clauses("A lady at Egremont suggested good neighbour schemes run by the GP practice.") == \
+        ["Good neighbour schemes run by the GP practice"]
+    assert clean_clause("NHS dentists in West Cumbria taking on new patients, please!") == \
+        "NHS dentists in West Cumbria taking on new patients"
+
+
+def test_casing_is_put_right_from_the_theme_s_own_spelling():
+    table = casing_table(["We live in West Cumbria.", "Jobs for young people in West Cumbria", "Cumbria needs nurses"])
+    assert fix_casing("Train nurses here in west cumbria", table) == "Train nurses here in West Cumbria"
+    assert fix_casing("Workforce across health AND care") == "Workforce across health and care"
+    assert fix_casing("more NHS dentists and A&E staff") == "More NHS dentists and A&E staff"
+
+
+def test_placeholders_never_reach_a_statement_and_quotes_avoid_them():
+    texts = ["Ask for [NAME] at the surgery about more home visits for housebound people.",
+             "More home visits for housebound people please.",
+             "GPs should do home visits for people who cannot get out.",
+             "Home visits from the district nurses for housebound patients.",
+             "Keep home visits for the housebound."]
+    emb = embed(texts)
+    st = summarise_theme(0, theme(texts), emb, ["home", "visits", "housebound"], embed)
+    assert "[" not in st.text and "NAME" not in st.text
+    assert st.quotes and all("[" not in q["text"] for q in st.quotes)
+
+
+def test_the_choice_depends_on_the_members_not_their_order():
+    texts = HEART + ["Heart failure nurses should visit people at home.", "Cardiac rehab closer to home."]
+    emb = embed(texts)
+    kws = ["heart", "failure", "nurses"]
+    a = summarise_theme(0, theme(texts), emb, kws, embed)
+    order = [5, 2, 0, 4, 1, 3]
+    b = summarise_theme(0, theme([texts[i] for i in order], [str(i) for i in order]), emb[order], kws, embed)
+    assert a.text == b.text and a.alternatives == b.alternatives
+    assert {q["text"] for q in a.quotes} == {q["text"] for q in b.quotes}
+
+
+@pytest.mark.parametrize("texts", [["I've got heart failure."], ["Parking."], ["More parking at the Cumberland Infirmary."],
+                                   ["That's it.", "Nothing."]])
+def test_a_theme_of_one_or_two_segments_still_gets_an_honest_statement(texts):
+    emb = embed(texts)
+    st = summarise_theme(0, theme(texts), emb, ["parking"], embed)
+    assert MIN_WORDS <= len(words(st.text)) <= MAX_WORDS and "[" not in st.text
+    assert st.n == len(texts) and st.alternatives
+
+
+def test_make_statement_falls_back_to_the_keywords_when_nothing_is_printable():
+    texts = ["Parking!", "Parking??"]
+    assert make_statement(texts, embed(texts), centre(embed(texts)), ["parking", "spaces"], embed) == \
+        "Concerns and ideas about parking and spaces"
+
+
+def test_the_same_words_are_never_given_to_two_themes_and_the_weaker_claim_moves_on():
+    options = [[("More help for older people living alone", 0.98), ("Loneliness should be a priority", 0.9)],
+               [("More help for older people living alone", 0.93), ("Keep it simple for old people", 0.8)],
+               [("Sort out social care", 1.1)]]
+    out = distinct_statements(options, strength=[19, 38, 40])
+    assert out == ["More help for older people living alone", "Keep it simple for old people", "Sort out social care"]
+    # near-identical wording (case, punctuation, one word) counts as the same
+    out = distinct_statements([[("Sort out social care!", 0.9)], [("sort out the social care", 0.5), ("Fund carers", 0.1)]],
+                              strength=[1, 1])
+    assert out == ["Sort out social care!", "Fund carers"]
+
+
+def test_a_kept_wording_wins_and_a_theme_that_runs_out_gets_its_fallback():
+    options = [[("Get all the computer systems talking", 0.7)], [("Get all the computer systems talking", 0.99)]]
+    out = distinct_statements(options, strength=[5, 50], fixed=["Get all the computer systems talking", None],
+                              fallback=["Concerns and ideas about IT", "Concerns and ideas about computers"])
+    assert out == ["Get all the computer systems talking", "Concerns and ideas about computers"]
+    out = distinct_statements([[("A b c d", 1.0)], [("A b c d", 0.5)]], [1, 1], fallback=["Other points", "Other points"])
+    assert len(set(out)) == 2
+
+
+def test_quotes_back_the_statement_and_come_from_different_people():
+    texts = ["More parking at the hospital please.", "More parking at the hospital please.",
+             "Parking at the Cumberland Infirmary costs a fortune.", "Free parking for patients and visitors."]
+    emb = embed(texts)
+    chosen = select_quotes(texts, emb, centre(emb), ["a", "a", "b", "c"], n=3, statement=embed(["More parking"])[0],
+                           sources=["public", "public", "staff", "public"])
+    assert len(chosen) == 3 and len({["a", "a", "b", "c"][i] for i in chosen}) == 3
+
+
+def test_a_wording_kept_from_an_earlier_run_must_still_meet_the_rules():
+    assert reusable_statement("Sort out social care")
+    assert not reusable_statement("We've got heart failure, diabetes and we're overweight")
+    assert not reusable_statement("Work with schools and the") and not reusable_statement(None)
+
+
+def test_a_pronoun_with_its_noun_in_the_clause_is_fine_one_without_is_not():
+    assert printable("Recruit more nurses and actually keep them")
+    assert not printable("District councils are working on this and health should be a strong voice")
+    assert is_anecdote("The GP and the social worker actually meet up about him")
