@@ -175,7 +175,7 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
                     highest[cat.code] = highest.get(cat.code, 0) + 1
                     state.id = f"{cat.code}-{highest[cat.code]}"
                 kept = old_statement[m.previous_id] if m.keep_statement else None
-                state.statement = kept if reusable_statement(kept) else None
+                state.statement = reusable_statement(kept, [t for t, _ in st.alternatives])
                 current.append(state)
             pending.append((cat, seg, emb, themer, found, current))
             summary[cat.code] = {"segments": len(seg), "themes": len(found), "unthemed": int((themer.labels_ < 0).sum()),

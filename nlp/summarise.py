@@ -332,10 +332,18 @@ def make_statement(segments: Sequence[str], seg_emb: np.ndarray, centroid: np.nd
     return cands[0].text if cands else fallback_statement(keywords)
 
 
-def reusable_statement(text: str | None) -> bool:
-    """Whether a statement kept from an earlier run still meets today's rules (printable, not an
-    anecdote), so that stability never preserves wording the current rules would not choose."""
-    return bool(text) and printable(text) and not is_anecdote(text)
+def reusable_statement(text: str | None, alternatives: Sequence[str] | None = None) -> str | None:
+    """The wording to keep from an earlier run, or None when today's rules would not choose it.
+
+    It must still be printable and not an anecdote; given the theme's current candidate wordings,
+    it must also be one of them (case and punctuation aside), and their spelling is returned, so
+    stability never preserves wording that today's members and rules no longer put near the top."""
+    if not text or not printable(text) or is_anecdote(text):
+        return None
+    if alternatives is None:
+        return text
+    key = normalise_statement(text)
+    return next((a for a in alternatives if normalise_statement(a) == key), None)
 
 
 def normalise_statement(text: str) -> str:

@@ -155,6 +155,9 @@ def test_a_wording_kept_from_an_earlier_run_must_still_meet_the_rules():
     assert reusable_statement("Sort out social care")
     assert not reusable_statement("We've got heart failure, diabetes and we're overweight")
     assert not reusable_statement("Work with schools and the") and not reusable_statement(None)
+    alts = ["Train nurses and doctors here in West Cumbria", "Grow your own staff"]
+    assert reusable_statement("Train nurses and doctors here in west cumbria", alts) == alts[0]
+    assert reusable_statement("Workforce across health and care", alts) is None  # no longer a top candidate
 
 
 def test_a_pronoun_with_its_noun_in_the_clause_is_fine_one_without_is_not():
