@@ -332,18 +332,18 @@ def make_statement(segments: Sequence[str], seg_emb: np.ndarray, centroid: np.nd
     return cands[0].text if cands else fallback_statement(keywords)
 
 
-def reusable_statement(text: str | None, alternatives: Sequence[str] | None = None) -> str | None:
+def reusable_statement(text: str | None, alternatives: Sequence[str] | None = None, top: int = 3) -> str | None:
     """The wording to keep from an earlier run, or None when today's rules would not choose it.
 
     It must still be printable and not an anecdote; given the theme's current candidate wordings,
-    it must also be one of them (case and punctuation aside), and their spelling is returned, so
+    it must also be one of the `top` best (case and punctuation aside), and their spelling is returned, so
     stability never preserves wording that today's members and rules no longer put near the top."""
     if not text or not printable(text) or is_anecdote(text):
         return None
     if alternatives is None:
         return text
     key = normalise_statement(text)
-    return next((a for a in alternatives if normalise_statement(a) == key), None)
+    return next((a for a in list(alternatives)[:top] if normalise_statement(a) == key), None)
 
 
 def normalise_statement(text: str) -> str:

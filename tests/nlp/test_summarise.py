@@ -158,6 +158,7 @@ def test_a_wording_kept_from_an_earlier_run_must_still_meet_the_rules():
     alts = ["Train nurses and doctors here in West Cumbria", "Grow your own staff"]
     assert reusable_statement("Train nurses and doctors here in west cumbria", alts) == alts[0]
     assert reusable_statement("Workforce across health and care", alts) is None  # no longer a top candidate
+    assert reusable_statement("Grow your own staff", ["A b c d", "E f g h", "I j k l", "Grow your own staff"]) is None
 
 
 def test_a_pronoun_with_its_noun_in_the_clause_is_fine_one_without_is_not():
