@@ -3,7 +3,9 @@ and turn them into "they said" statements with evidence."""
 from __future__ import annotations
 
 import json
+from collections import deque
 from datetime import datetime, timezone
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -11,71 +13,126 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from tqdm.auto import tqdm
 
-from flows.embeddings import get_embeddings
+from flows.embeddings import encode_missing, get_embeddings, load_vectors
+from flows.parallel import run_chunks
 from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, transaction
+from flows.timing import stage
 from flows.train import load_model, load_sentiment
-from nlp.embed import embed
 from nlp.summarise import distinct_statements, fallback_statement, reusable_statement, summarise_theme
 from nlp.stability import ThemeState, change_log, match_themes
-from nlp.themes import CategoryThemer
+from nlp.themes import CategoryThemer, fit_sampled
 
 # A segment speaks to a category when its own score reaches this share of the category's threshold
 # (the answer's best-scoring segment for the category always does).
 SEGMENT_SHARE_OF_THRESHOLD = 0.6
+# Answers (with their segments) per classification task: fixed, so chunks never depend on the runner.
+CLASSIFY_CHUNK = 4_096
+# Segments per category the topic model is fitted on; the others take their nearest fitted segment's
+# theme (nlp.themes.fit_sampled). Themes cost more than linearly in segments; a few thousand show them.
+THEME_FIT_SAMPLE = 3_000
 
 
 @task(cache_policy=NONE)
+def score_chunk(clf, sentiment, answers: list[str], answer_emb: np.ndarray, segments: list[str],
+                segment_emb: np.ndarray) -> dict:
+    """Category scores, and sentiment when there is a model, for one chunk of answers and their
+    segments: the heavy part of classification, run on a Dask worker when the flow has a cluster."""
+    out = {"answers": clf.predict_proba(answers, answer_emb), "segments": clf.predict_proba(segments, segment_emb)}
+    if sentiment is not None:
+        out["answer_sentiment"] = sentiment.predict(answers, answer_emb)
+        out["segment_sentiment"] = sentiment.predict(segments, segment_emb)
+    return out
+
+
+def _segments_of(con, answer_ids: pd.Series) -> pd.DataFrame:
+    con.register("chunk_ids", pd.DataFrame({"answer_id": answer_ids}))
+    seg = con.execute("SELECT s.answer_id, s.seg_index, s.text FROM segments s JOIN chunk_ids USING (answer_id) "
+                      "ORDER BY s.answer_id, s.seg_index").df()
+    con.unregister("chunk_ids")
+    return seg
+
+
 def classify_answers(home: str, taxonomy: str | None) -> dict:
-    """Scores and assigned categories for every counted answer and each of its segments."""
+    """Scores and assigned categories (and sentiment) for every counted answer and its segments.
+
+    Only answers without scores from the current model are classified, so a night that adds 1%
+    more answers classifies 1%. Their texts are embedded first (chunks of `encode_chunk`), then
+    classified in chunks of CLASSIFY_CHUNK answers (`score_chunk`); both run on the flow's Dask
+    cluster when it has one, and each chunk's rows are stored here as it comes back."""
     ws = workspace(home)
     tax = resolve_taxonomy(taxonomy, ws.home)
     clf, meta = load_model(ws, tax)
-    with connect(ws.db_path) as con:
-        ans = con.execute("SELECT answer_id, text, is_empty FROM answers WHERE duplicate_of IS NULL "
-                          "ORDER BY answer_id").df()
-        seg = con.execute("SELECT s.answer_id, s.seg_index, s.text FROM segments s JOIN answers a USING (answer_id) "
-                          "WHERE a.duplicate_of IS NULL ORDER BY s.answer_id, s.seg_index").df()
-    scores = clf.predict_proba(ans["text"].tolist(), get_embeddings(ws, ans["text"].tolist()))
-    assigned = clf.decide(scores) if len(ans) else np.zeros((0, len(tax.codes)), dtype=np.int8)
-    if tax.other_code is not None:  # "n/a", "no comment": nothing said, whatever the model thinks
-        o = tax.codes.index(tax.other_code)
-        empty = ans["is_empty"].to_numpy(dtype=bool)
-        assigned[empty] = 0
-        assigned[empty, o] = 1
-    seg_emb = get_embeddings(ws, seg["text"].tolist())
-    seg_scores = clf.predict_proba(seg["text"].tolist(), seg_emb)
     sentiment = load_sentiment(ws, tax)
-    if sentiment is not None:
-        sent = pd.DataFrame({
-            "answer_id": np.r_[ans["answer_id"].to_numpy(), seg["answer_id"].to_numpy()],
-            "seg_index": np.r_[np.full(len(ans), -1), seg["seg_index"].to_numpy()].astype(int),
-            "sentiment": np.r_[sentiment.predict(ans["text"].tolist(), get_embeddings(ws, ans["text"].tolist())),
-                               sentiment.predict(seg["text"].tolist(), seg_emb)].astype(str),
-            "model_version": meta["model_version"]})
-    k = len(tax.codes)
-    pred = pd.DataFrame({
-        "taxonomy_id": tax.id, "answer_id": np.repeat(ans["answer_id"].to_numpy(), k),
-        "code": np.tile(tax.codes, len(ans)), "score": scores.ravel(), "assigned": assigned.ravel().astype(bool),
-        "model_version": meta["model_version"]})
-    sseg = pd.DataFrame({
-        "taxonomy_id": tax.id, "answer_id": np.repeat(seg["answer_id"].to_numpy(), k),
-        "seg_index": np.repeat(seg["seg_index"].to_numpy(), k), "code": np.tile(tax.codes, len(seg)),
-        "score": seg_scores.ravel()})
+    version = meta["model_version"]
     with connect(ws.db_path) as con, transaction(con):
-        con.execute("DELETE FROM predictions WHERE taxonomy_id = ?", [tax.id])
-        con.execute("DELETE FROM segment_scores WHERE taxonomy_id = ?", [tax.id])
-        con.register("p", pred)
-        con.execute("INSERT INTO predictions SELECT * FROM p")
-        con.register("s", sseg)
-        con.execute("INSERT INTO segment_scores SELECT * FROM s")
-        if sentiment is not None:  # a taxonomy without sentiment labels leaves another's predictions be
-            con.execute("DELETE FROM sentiments")
-            con.register("se", sent)
-            con.execute("INSERT INTO sentiments SELECT * FROM se")
-    return {"answers": len(ans), "segments": len(seg), "mode": meta.get("mode", "trained"),
-            "assigned": {c: int(n) for c, n in zip(tax.codes, assigned.sum(axis=0))},
-            "sentiment": sent[sent["seg_index"] < 0]["sentiment"].value_counts().to_dict() if sentiment is not None else None}
+        # Scores of answers no longer counted, or from another model, go; the rest are kept.
+        con.execute("DELETE FROM predictions WHERE taxonomy_id = ? AND (model_version <> ? OR answer_id NOT IN "
+                    "(SELECT answer_id FROM answers WHERE duplicate_of IS NULL))", [tax.id, version])
+        con.execute("DELETE FROM segment_scores WHERE taxonomy_id = ? AND answer_id NOT IN "
+                    "(SELECT answer_id FROM predictions WHERE taxonomy_id = ?)", [tax.id, tax.id])
+        if sentiment is not None:  # a taxonomy without sentiment labels leaves another's sentiments be
+            con.execute("DELETE FROM sentiments WHERE model_version <> ? OR answer_id NOT IN "
+                        "(SELECT answer_id FROM answers WHERE duplicate_of IS NULL)", [version])
+        todo = con.execute(
+            "SELECT answer_id, text, is_empty FROM answers a WHERE duplicate_of IS NULL AND (NOT EXISTS "
+            "(SELECT 1 FROM predictions p WHERE p.taxonomy_id = ? AND p.answer_id = a.answer_id)"
+            + (" OR NOT EXISTS (SELECT 1 FROM sentiments se WHERE se.answer_id = a.answer_id AND se.seg_index = -1))"
+               if sentiment is not None else ")") + " ORDER BY answer_id", [tax.id]).df()
+        seg_texts = _segments_of(con, todo["answer_id"])["text"].tolist()
+    with stage("embed") as st:
+        st["items"] = encode_missing(ws, todo["text"].tolist() + seg_texts)
+    k, queued = len(tax.codes), deque()
+
+    def chunks():
+        for lo in range(0, len(todo), CLASSIFY_CHUNK):
+            part = todo.iloc[lo:lo + CLASSIFY_CHUNK]
+            with connect(ws.db_path) as con:
+                seg = _segments_of(con, part["answer_id"])
+            queued.append((part, seg))
+            yield {"answers": part["text"].tolist(), "answer_emb": load_vectors(ws, part["text"].tolist()),
+                   "segments": seg["text"].tolist(), "segment_emb": load_vectors(ws, seg["text"].tolist())}
+
+    with stage("score", len(todo)):
+        for out in run_chunks(score_chunk, chunks(), clf=clf, sentiment=sentiment):
+            part, seg = queued.popleft()
+            assigned = clf.decide(out["answers"])
+            if tax.other_code is not None:  # "n/a", "no comment": nothing said, whatever the model thinks
+                o = tax.codes.index(tax.other_code)
+                empty = part["is_empty"].to_numpy(dtype=bool)
+                assigned[empty] = 0
+                assigned[empty, o] = 1
+            pred = pd.DataFrame({
+                "taxonomy_id": tax.id, "answer_id": np.repeat(part["answer_id"].to_numpy(), k),
+                "code": np.tile(tax.codes, len(part)), "score": out["answers"].ravel(),
+                "assigned": assigned.ravel().astype(bool), "model_version": version})
+            sseg = pd.DataFrame({
+                "taxonomy_id": tax.id, "answer_id": np.repeat(seg["answer_id"].to_numpy(), k),
+                "seg_index": np.repeat(seg["seg_index"].to_numpy(), k), "code": np.tile(tax.codes, len(seg)),
+                "score": out["segments"].ravel()})
+            with connect(ws.db_path) as con, transaction(con):
+                con.register("p", pred)
+                con.execute("INSERT OR REPLACE INTO predictions SELECT * FROM p")
+                con.register("s", sseg)
+                con.execute("INSERT OR REPLACE INTO segment_scores SELECT * FROM s")
+                if sentiment is not None:
+                    con.register("se", pd.DataFrame({
+                        "answer_id": np.r_[part["answer_id"].to_numpy(), seg["answer_id"].to_numpy()],
+                        "seg_index": np.r_[np.full(len(part), -1), seg["seg_index"].to_numpy()].astype(int),
+                        "sentiment": np.r_[out["answer_sentiment"], out["segment_sentiment"]].astype(str),
+                        "model_version": version}))
+                    con.execute("INSERT OR REPLACE INTO sentiments SELECT * FROM se")
+    with connect(ws.db_path) as con:
+        counted = con.execute("SELECT count(*) FROM answers WHERE duplicate_of IS NULL").fetchone()[0]
+        n_seg = con.execute("SELECT count(*) FROM segments s JOIN answers a USING (answer_id) "
+                            "WHERE a.duplicate_of IS NULL").fetchone()[0]
+        per_code = dict(con.execute("SELECT code, count(*) FILTER (WHERE assigned) FROM predictions "
+                                    "WHERE taxonomy_id = ? GROUP BY code", [tax.id]).fetchall())
+        moods = dict(con.execute("SELECT se.sentiment, count(*) FROM sentiments se JOIN answers a USING (answer_id) "
+                                 "WHERE se.seg_index = -1 AND a.duplicate_of IS NULL GROUP BY se.sentiment "
+                                 "ORDER BY se.sentiment").fetchall()) if sentiment is not None else None
+    return {"answers": counted, "segments": n_seg, "classified": len(todo), "mode": meta.get("mode", "trained"),
+            "assigned": {c: int(per_code.get(c, 0)) for c in tax.codes}, "sentiment": moods}
 
 
 def person_sentiment(values: pd.Series) -> str:
@@ -153,17 +210,22 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
     theme_rows, member_rows, change_rows, summary, pending = [], [], [], {}, []
     run_at = datetime.now(timezone.utc).replace(tzinfo=None)
     cats = [c for c in tax.categories if not c.is_other]
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        """Statement candidates' vectors, cached like the segments': a refresh re-encodes only new wording."""
+        return get_embeddings(ws, texts)
+
     for cat in tqdm(cats, desc="themes", unit="category", disable=None):
         with connect(ws.db_path) as con:
             seg = category_segments(con, tax.id, cat.code, meta["thresholds"][cat.code])
         current: list[ThemeState] = []
         if not seg.empty:
-            emb = get_embeddings(ws, seg["text"].tolist(), progress=False)
-            themer = CategoryThemer(random_state=seed).fit(seg["text"].tolist(), emb)
+            emb = get_embeddings(ws, seg["text"].tolist())
+            themer = fit_sampled(CategoryThemer(random_state=seed), seg["text"].tolist(), emb, THEME_FIT_SAMPLE, seed)
             found = []
             for theme in themer.themes_:
                 idx = np.asarray(theme.members)
-                st = summarise_theme(theme.id, theme_evidence(seg.iloc[idx]), emb[idx], theme.keywords, embed)
+                st = summarise_theme(theme.id, theme_evidence(seg.iloc[idx]), emb[idx], theme.keywords, encode)
                 state = ThemeState(theme.centroid, frozenset(seg["answer_id"].iloc[idx]), st.n)
                 found.append((theme, idx, st, state))
             matches = match_themes(prev.get(cat.code, []), [f[3] for f in found])
@@ -179,7 +241,7 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
                 current.append(state)
             pending.append((cat, seg, emb, themer, found, current))
             summary[cat.code] = {"segments": len(seg), "themes": len(found), "unthemed": int((themer.labels_ < 0).sum()),
-                                 "method": themer.method_}
+                                 "method": themer.method_, "fitted_on": len(themer.sample_)}
         else:
             pending.append((cat, seg, None, None, [], current))
             summary[cat.code] = {"segments": 0, "themes": 0, "unthemed": 0, "method": None}
@@ -220,7 +282,11 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
 
 @flow(name="engage-analyse")
 def analyse_flow(home: str, taxonomy: str | None = None, seed: int = 0) -> dict:
-    classified = classify_answers(home, taxonomy)
-    themes = find_themes(home, taxonomy, seed)
-    get_run_logger().info("classified %d answers; themes: %s", classified["answers"], themes)
+    """Classify what is new, then refresh every category's themes and statements."""
+    with stage("classify"):
+        classified = classify_answers(home, taxonomy)
+    with stage("themes"):
+        themes = find_themes(home, taxonomy, seed)
+    get_run_logger().info("classified %d of %d answers; themes: %s", classified["classified"], classified["answers"],
+                          themes)
     return {"classified": classified, "themes": themes}

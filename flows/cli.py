@@ -18,6 +18,7 @@ from pathlib import Path
 
 from flows.files import atomic_write_text, safe_cell
 from flows.settings import DEFAULT_TAXONOMY, configure_environment, workspace
+from flows.parallel import ADDRESS_ENV
 
 EPILOG = """\
 typical use:
@@ -47,6 +48,45 @@ SOURCES = ("public", "staff", "healthwatch", "partner")
 class UserError(Exception):
     """Something the user can fix; printed without a traceback."""
 
+
+
+SCALE_EPILOG = """\
+scale:
+  A run only does what is new: files are known by their content, and embeddings and
+  classifications are cached by text and model, so a night that adds 1% more answers costs a
+  small part of the first run (theme finding is redone over all answers). Everything runs in this
+  process unless a Dask cluster is given; then redaction, embedding and classification run there,
+  in the same chunks, and the results are identical. The database stays on this machine.
+
+  engage run --workers 2                        a temporary cluster of 2 worker processes here
+  engage run --dask-address tcp://HOST:8786     an existing cluster (or set ENGAGE_DASK_ADDRESS)
+
+  Workers of an existing cluster need engage installed, the same version as here, and
+  PREFECT_API_URL set to a Prefect server they can reach (set it here too, so this machine uses
+  the same one). On a single machine --workers mostly tests the set-up: the encoder already uses
+  every core, and workers add start-up time. See README.md, "Scale", for measured figures.
+"""
+
+
+def _scale(p: argparse.ArgumentParser, serving: bool = False) -> None:
+    runs = "each run's" if serving else "the"
+    p.add_argument("--dask-address", metavar="ADDR", default=None,
+                   help=f"run {runs} heavy tasks (redaction, embedding, classification) on the Dask scheduler "
+                        f"at ADDR, e.g. tcp://10.0.0.5:8786 (default: ${ADDRESS_ENV}; neither: in this process)")
+    p.add_argument("--workers", type=int, metavar="N", default=None,
+                   help="start a temporary Dask cluster of N worker processes on this machine "
+                        + ("while serving" if serving else "for this run") + ", and stop it afterwards")
+
+
+def _cluster(args):
+    """The Dask cluster the command asked for (see flows.parallel.dask_cluster)."""
+    from flows.parallel import dask_address, dask_cluster
+
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers needs at least 1 worker")
+    if args.workers and args.dask_address:
+        raise UserError("give either --dask-address or --workers, not both")
+    return dask_cluster(None if args.workers else dask_address(args.dask_address), args.workers)
 
 
 def _common(p: argparse.ArgumentParser, taxonomy: bool = True) -> None:
@@ -97,8 +137,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="the nightly job: ingest, train if needed, classify, themes, reports",
                        description="Ingest every new export in data/raw/, retrain when the labelled data changed, "
                                    "classify all answers, find themes in each category and write "
-                                   "reports/<taxonomy id>/they-said.md and .json.")
+                                   "reports/<taxonomy id>/they-said.md and .json.",
+                       epilog=SCALE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0, help="random seed for the topic models (default 0)")
+    _scale(p)
     _common(p)
 
     p = sub.add_parser("export", help="export tables (responses) as CSV",
@@ -151,9 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the nightly job on a schedule with a local Prefect server",
                        description="Start a local Prefect server (127.0.0.1 only, state in the working area) "
                                    "unless PREFECT_API_URL points at one, and serve the nightly flow on a cron "
-                                   "schedule. Stop with Ctrl-C.")
+                                   "schedule. Stop with Ctrl-C.",
+                       epilog=SCALE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: '0 2 * * *', 02:00 daily)")
     p.add_argument("--port", type=int, default=4200, help="local server port (default 4200)")
+    _scale(p, serving=True)
     _common(p)
     return ap
 
@@ -274,7 +318,8 @@ def model_summary(r: dict) -> str:
 def cmd_run(args, ws) -> int:
     from flows.nightly import nightly_flow
 
-    result = nightly_flow(str(ws.home), args.taxonomy, args.seed)
+    with _cluster(args) as address:
+        result = nightly_flow(str(ws.home), args.taxonomy, args.seed, dask_address=address)
     status = _print_ingest(result["ingest"], ws)
     print(model_summary(result["train"]))
     if result.get("skipped"):
@@ -412,8 +457,11 @@ def cmd_serve(args, ws) -> int:
     print(f"serving the nightly flow on cron '{args.cron}' and watching {ws.inbox} for new exports; "
           "Ctrl-C to stop")
     try:
-        nightly_flow.serve(name="nightly", cron=args.cron, limit=1,
-                           parameters={"home": str(ws.home), "taxonomy": args.taxonomy})
+        with _cluster(args) as address:
+            if address:
+                print(f"heavy tasks run on the Dask cluster at {address}")
+            nightly_flow.serve(name="nightly", cron=args.cron, limit=1,
+                               parameters={"home": str(ws.home), "taxonomy": args.taxonomy, "dask_address": address})
     except KeyboardInterrupt:
         pass
     finally:

@@ -291,3 +291,38 @@ class CategoryThemer(BaseEstimator):
         order = [i for _, i in sorted(zip(-sizes, ids))]
         mapping = {old: new for new, old in enumerate(order)}
         return np.array([mapping.get(int(l), -1) for l in labels], dtype=int)
+
+
+def fit_sampled(themer: CategoryThemer, texts: Sequence[str], embeddings: np.ndarray, max_fit: int,
+                seed: int = 0) -> CategoryThemer:
+    """Fit `themer` on at most `max_fit` segments; every other segment takes the theme of the fitted
+    segment most like it (no theme, if that one has none).
+
+    A topic model costs more than linearly in the number of segments, while a few thousand
+    already show a category's themes: a seeded random sample keeps the fit affordable at any N.
+    Taking the nearest fitted segment's theme keeps every rule the themer applied to the sample
+    (outliers, segments too thin to carry a theme). Members, centroids and keywords then cover all
+    segments; `sample_` holds the fitted segments' indices."""
+    texts = list(texts)
+    emb = np.asarray(embeddings, dtype=np.float32)
+    n = len(texts)
+    if n <= max_fit:
+        themer.fit(texts, emb)
+        themer.sample_ = np.arange(n)
+        return themer
+    sample = np.sort(np.random.default_rng(seed).choice(n, size=max_fit, replace=False))
+    themer.fit([texts[i] for i in sample], emb[sample])
+    fitted = emb[sample]
+    labels = np.empty(n, dtype=int)
+    for lo in range(0, n, 4096):  # blocks, so the similarity matrix stays small
+        labels[lo:lo + 4096] = themer.labels_[np.argmax(emb[lo:lo + 4096] @ fitted.T, axis=1)]
+    labels[sample] = themer.labels_
+    keywords = theme_keywords(texts, labels)
+    themes = []
+    for theme in themer.themes_:
+        members = np.flatnonzero(labels == theme.id)
+        c = emb[members].mean(axis=0)
+        themes.append(Theme(id=theme.id, keywords=keywords.get(theme.id, theme.keywords), members=members.tolist(),
+                            centroid=c / (np.linalg.norm(c) or 1.0)))
+    themer.labels_, themer.themes_, themer.sample_ = labels, themes, sample
+    return themer
