@@ -184,6 +184,7 @@ def render(results: dict) -> str:
         lines.append(f"| {n} | {r['answers_counted']} | {r['segments']} | {r['cold_seconds']} | {r['answers_per_second']} "
                      f"| {r['incremental_seconds']} | {r['incremental_share_of_cold']:.0%} | {r['peak_rss_mb']} "
                      f"| {r['encoder_sentences_per_second']} | {r['embed_stage_sentences_per_second']} |")
+    lines += [f"| {n} | failed: {why} |" for n, why in results.get("failed", {}).items()]
     for n, r in runs.items():
         lines += ["", "```"] + stage_table(f"N={n} cold", r["cold"]) + [""] \
             + stage_table(f"N={n} incremental (+{r['added_answers']} answers)", r["incremental"]) + ["```"]
@@ -274,22 +275,32 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for n in args.n:
             print(f"N={n}: generating, cold run, +1% incremental run, bare encoder ...", file=sys.stderr, flush=True)
-            results["runs"][str(n)] = measure(n, root, args.seed)
+            try:
+                results["runs"][str(n)] = measure(n, root, args.seed)
+            except RuntimeError as e:  # one failed load still leaves the others' figures
+                results.setdefault("failed", {})[str(n)] = str(e)
+                print(f"N={n} failed: {e}", file=sys.stderr, flush=True)
+                continue
+            write_results(results, args.json)  # after every N, so a long series keeps what it measured
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
-    largest = results["runs"][str(max(args.n))]  # the headline encoder figures: the largest load's
+    print(render(results))
+    return 1 if results.get("failed") else 0
+
+
+def write_results(results: dict, json_path: Path | None) -> None:
+    """reports/benchmarks/throughput.md and .json (and --json FILE); the headline encoder figures
+    are the largest load's."""
+    largest = results["runs"][max(results["runs"], key=int)]
     results["encoder_sentences_per_second"] = largest["encoder_sentences_per_second"]
     results["embed_stage_sentences_per_second"] = largest["embed_stage_sentences_per_second"]
-    text = render(results)
-    print(text)
     out_dir = ROOT / "reports/benchmarks"
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "throughput.md").write_text(text)
+    (out_dir / "throughput.md").write_text(render(results))
     (out_dir / "throughput.json").write_text(json.dumps(results, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+    if json_path:
+        json_path.write_text(json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":
