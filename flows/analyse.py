@@ -18,7 +18,7 @@ from flows.parallel import run_chunks
 from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, transaction
 from flows.timing import stage
-from flows.train import load_model, load_sentiment
+from flows.train import answer_context, load_model, load_sentiment
 from nlp.summarise import distinct_statements, fallback_statement, reusable_statement, summarise_theme
 from nlp.stability import ThemeState, change_log, match_themes
 from nlp.themes import CategoryThemer, fit_sampled
@@ -35,10 +35,12 @@ THEME_FIT_SAMPLE = 3_000
 
 @task(cache_policy=NONE)
 def score_chunk(clf, sentiment, answers: list[str], answer_emb: np.ndarray, segments: list[str],
-                segment_emb: np.ndarray) -> dict:
+                segment_emb: np.ndarray, answer_context: list[dict], segment_context: list[dict]) -> dict:
     """Category scores, and sentiment when there is a model, for one chunk of answers and their
-    segments: the heavy part of classification, run on a Dask worker when the flow has a cluster."""
-    out = {"answers": clf.predict_proba(answers, answer_emb), "segments": clf.predict_proba(segments, segment_emb)}
+    segments: the heavy part of classification, run on a Dask worker when the flow has a cluster.
+    A segment is scored in its answer's context (question and source)."""
+    out = {"answers": clf.predict_proba(answers, answer_emb, context=answer_context),
+           "segments": clf.predict_proba(segments, segment_emb, context=segment_context)}
     if sentiment is not None:
         out["answer_sentiment"] = sentiment.predict(answers, answer_emb)
         out["segment_sentiment"] = sentiment.predict(segments, segment_emb)
@@ -75,7 +77,7 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
             con.execute("DELETE FROM sentiments WHERE model_version <> ? OR answer_id NOT IN "
                         "(SELECT answer_id FROM answers WHERE duplicate_of IS NULL)", [version])
         todo = con.execute(
-            "SELECT answer_id, text, is_empty FROM answers a WHERE duplicate_of IS NULL AND (NOT EXISTS "
+            "SELECT answer_id, text, is_empty, question, source FROM answers a WHERE duplicate_of IS NULL AND (NOT EXISTS "
             "(SELECT 1 FROM predictions p WHERE p.taxonomy_id = ? AND p.answer_id = a.answer_id)"
             + (" OR NOT EXISTS (SELECT 1 FROM sentiments se WHERE se.answer_id = a.answer_id AND se.seg_index = -1))"
                if sentiment is not None else ")") + " ORDER BY answer_id", [tax.id]).df()
@@ -90,8 +92,11 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
             with connect(ws.db_path) as con:
                 seg = _segments_of(con, part["answer_id"])
             queued.append((part, seg))
+            context = dict(zip(part["answer_id"], answer_context(part)))
             yield {"answers": part["text"].tolist(), "answer_emb": load_vectors(ws, part["text"].tolist()),
-                   "segments": seg["text"].tolist(), "segment_emb": load_vectors(ws, seg["text"].tolist())}
+                   "segments": seg["text"].tolist(), "segment_emb": load_vectors(ws, seg["text"].tolist()),
+                   "answer_context": [context[a] for a in part["answer_id"]],
+                   "segment_context": [context[a] for a in seg["answer_id"]]}
 
     with stage("score", len(todo)):
         for out in run_chunks(score_chunk, chunks(), clf=clf, sentiment=sentiment):

@@ -107,6 +107,7 @@ def import_review(ws: Workspace, taxonomy: str | None, path: Path) -> tuple[Path
         return None, 0
     digest = hashlib.sha256(data).hexdigest()[:10]
     target = labels_dir(ws, tax) / f"review-{date.today().isoformat()}-{digest}.csv"
-    out = pd.DataFrame({"response_id": df["answer_id"], "text": df["text"], "labels": df["labels"]})
+    out = pd.DataFrame({"response_id": df["answer_id"], "text": df["text"], "labels": df["labels"],
+                        **{c: df[c].astype(str) for c in ("question", "source") if c in df}})
     atomic_write_bytes(target, out.to_csv(index=False).encode("utf-8"))
     return target, len(out)

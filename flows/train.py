@@ -27,7 +27,7 @@ from nlp.sentiment import SENTIMENTS, SentimentClassifier
 from nlp.taxonomy import Taxonomy
 from nlp.zeroshot import ZeroShotClassifier
 
-CLASSIFIER_VERSION = "tfidf+chars+minilm-ovr-svm-platt-v2"
+CLASSIFIER_VERSION = "tfidf+chars+minilm+context-ovr-svm-platt-v3"
 ZERO_SHOT_VERSION = "minilm-prototypes-v1"
 # Below this many labelled answers a trained model is worse than zero-shot similarity to the
 # category descriptions (5-fold thresholds on a handful of examples are noise), so a taxonomy
@@ -61,6 +61,9 @@ def read_labels(data: bytes, name: str, tax: Taxonomy) -> pd.DataFrame:
     out = pd.DataFrame({"text": df[cols["text"]].str.strip(),
                         "labels": df[cols["labels"]].str.replace(" ", "", regex=False)})
     out["sentiment"] = df[cols["sentiment"]].str.strip().str.lower() if "sentiment" in cols else ""
+    # Where the answer came from is part of what it means (see nlp.classify.ContextFeatures).
+    for field in ("question", "source"):
+        out[field] = df[cols[field]].str.strip() if field in cols else ""
     bad_sentiment = sorted(set(out["sentiment"]) - {"", *SENTIMENTS})
     if bad_sentiment:
         raise LabelsError(f"{name} has sentiment values {', '.join(bad_sentiment)}: use one of "
@@ -104,7 +107,7 @@ def labelled_data(ws: Workspace, tax: Taxonomy) -> tuple[pd.DataFrame, str]:
         h.update(hashlib.sha256(data).digest())
         frames.append(read_labels(data, f.name, tax))
     if not frames:
-        return pd.DataFrame(columns=["text", "labels", "group", "sentiment"]), h.hexdigest()
+        return pd.DataFrame(columns=["text", "labels", "group", "sentiment", "question", "source"]), h.hexdigest()
     df = pd.concat(frames, ignore_index=True)
     redactor = default_redactor()
     df["text"] = [redactor.redact(t) for t in df["text"]]
@@ -117,6 +120,11 @@ def load_model(ws: Workspace, tax: Taxonomy) -> tuple[TaxonomyClassifier | ZeroS
         raise FileNotFoundError(f"no classifier for taxonomy {tax.id} yet: run `engage train --taxonomy {tax.id}` "
                                 "(with `--labels FILE.csv` if you have labelled answers)")
     return joblib.load(d / "classifier.joblib"), json.loads((d / "meta.json").read_text())
+
+
+def answer_context(df: pd.DataFrame) -> list[dict[str, str]]:
+    """Each answer's question and source, as the classifier takes them (training and scoring alike)."""
+    return [{"question": q, "source": s} for q, s in zip(df["question"], df["source"])]
 
 
 def load_sentiment(ws: Workspace, tax: Taxonomy) -> SentimentClassifier | None:
@@ -162,7 +170,7 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
         Y = labels_to_matrix([l.split(";") for l in df["labels"]], tax.codes)
         emb = get_embeddings(ws, texts)
         clf = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code)
-        clf.fit(texts, Y, embeddings=emb, groups=df["group"].to_numpy())
+        clf.fit(texts, Y, embeddings=emb, groups=df["group"].to_numpy(), context=answer_context(df))
         oof_pred = clf.decide(clf.oof_scores_)
         has = Y.sum(axis=0) > 0
         sentiment = _fit_sentiment(df, emb)

@@ -93,8 +93,11 @@ class ZeroShotClassifier(BaseEstimator, ClassifierMixin):
             cols.append(s.mean(axis=1))
         return np.column_stack(cols) if cols else np.zeros((len(emb), 0))
 
-    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+    def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None,
+                      context: Sequence[Mapping[str, str]] | None = None) -> np.ndarray:
         """Pseudo-probabilities: 0.5 at `max(best - margin, floor)`, steeper for a smaller temperature.
+        `context` (question, source) is accepted for the trained model's interface and not used:
+        with no labels there is nothing to learn what a question implies from.
 
         The catch-all category also passes when no substantive category reaches the floor.
         """
@@ -114,5 +117,6 @@ class ZeroShotClassifier(BaseEstimator, ClassifierMixin):
         """As the trained classifier: thresholds, the best label if none passes, 'other' exclusive."""
         return apply_thresholds(scores, self.thresholds_, self.codes, self.other_code)
 
-    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None,
+                context: Sequence[Mapping[str, str]] | None = None) -> np.ndarray:
         return self.decide(self.predict_proba(texts, embeddings))
