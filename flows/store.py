@@ -125,16 +125,6 @@ def cached_embeddings(con: duckdb.DuckDBPyConnection, hashes: list[str], model: 
     return {h: np.frombuffer(v, dtype=np.float32) for h, v in rows}
 
 
-def store_embeddings(con: duckdb.DuckDBPyConnection, items: dict[str, np.ndarray], model: str) -> None:
-    if not items:
-        return
-    df = _frame({"text_hash": list(items), "model": model,
-                 "vector": [np.asarray(v, dtype=np.float32).tobytes() for v in items.values()]})
-    con.register("new_emb", df)
-    con.execute("INSERT OR IGNORE INTO embeddings SELECT text_hash, model, vector FROM new_emb")
-    con.unregister("new_emb")
-
-
 def _frame(cols: dict):
     import pandas as pd
 
