@@ -402,10 +402,13 @@ def distinct_statements(options: Sequence[Sequence[tuple[str, float]]], strength
         text = chosen[i]
         if text is None:
             text = fallback[i]
-            k = 2
-            while any(_same_wording(text, o) for o in out + [c for c in chosen if c]):
-                text = f"{fallback[i]} ({k})"
-                k += 1
+            taken = out + [c for c in chosen if c]
+            if any(_same_wording(text, o) for o in taken):
+                # Numbered copies share most words with each other, so only exact repeats count here.
+                exact = {o.casefold() for o in taken}
+                k = 2
+                while (text := f"{fallback[i]} ({k})").casefold() in exact:
+                    k += 1
         out.append(text)
     return out
 

@@ -165,3 +165,12 @@ def test_a_pronoun_with_its_noun_in_the_clause_is_fine_one_without_is_not():
     assert printable("Recruit more nurses and actually keep them")
     assert not printable("District councils are working on this and health should be a strong voice")
     assert is_anecdote("The GP and the social worker actually meet up about him")
+
+
+def test_themes_that_run_out_of_wordings_get_numbered_fallbacks_and_it_terminates():
+    from nlp.summarise import distinct_statements
+
+    same = [("More GP appointments in the evening", 1.0)]
+    out = distinct_statements([same, same, same, same], [4, 3, 2, 1], fallback=["Other points people raised"] * 4)
+    assert out[0] == "More GP appointments in the evening"
+    assert out[1:] == ["Other points people raised", "Other points people raised (2)", "Other points people raised (3)"]
