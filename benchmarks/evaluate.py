@@ -51,24 +51,25 @@ from nlp.sentiment import SentimentClassifier  # noqa: E402
 from nlp.taxonomy import Taxonomy  # noqa: E402
 from nlp.zeroshot import ZeroShotClassifier  # noqa: E402
 
-# name -> (what it is, TaxonomyClassifier parameters). "default" is the shipped model.
+# name -> (what it is, TaxonomyClassifier parameters). "default" is the shipped model; the
+# variants below "no-context" change one thing each from it (so they, too, see words only).
 VARIANTS: dict[str, tuple[str, dict]] = {
-    "default": ("SVM, words+chars+embeddings, Platt, shrunk thresholds", {}),
-    "baseline": ("previous model: LR, words+embeddings, OOF thresholds",
+    "default": ("SVM, words+chars+embeddings+question/source, Platt, shrunk thresholds", {}),
+    "no-context": ("default on the words alone (no question/source)", {}),
+    "context-0.5": ("default, question/source features at weight 0.5", dict(context_weight=0.5)),
+    "baseline": ("first model: LR, words+embeddings, OOF thresholds",
                  dict(model="logreg", C=4.0, char_ngrams=False, calibrate=False, threshold_shrinkage=0.0)),
     "logreg-chars": ("LR, words+chars+embeddings, OOF thresholds",
                      dict(model="logreg", C=4.0, calibrate=False, threshold_shrinkage=0.0)),
     "logreg-chars-platt": ("LR, words+chars+embeddings, Platt, shrunk thresholds", dict(model="logreg", C=4.0)),
-    "svm-oof-thresholds": ("default, thresholds not shrunk towards 0.5", dict(threshold_shrinkage=0.0)),
-    "svm-threshold-0.5": ("default, every threshold 0.5 on Platt probabilities", dict(threshold_shrinkage=1.0)),
-    "no-chars": ("default without character n-grams", dict(char_ngrams=False)),
-    "no-embeddings": ("default without sentence embeddings (TF-IDF only)", dict(embedding_weight=0.0)),
-    "co-occurrence": ("default + stacked LR on all labels' OOF log-odds", dict(co_occurrence=True)),
-    "context": ("default + one-hot question and source of each answer", {}),
-    "context-0.5": ("default + one-hot question and source, weight 0.5", dict(context_weight=0.5)),
+    "svm-oof-thresholds": ("no-context, thresholds not shrunk towards 0.5", dict(threshold_shrinkage=0.0)),
+    "svm-threshold-0.5": ("no-context, every threshold 0.5 on Platt probabilities", dict(threshold_shrinkage=1.0)),
+    "no-chars": ("no-context without character n-grams", dict(char_ngrams=False)),
+    "no-embeddings": ("no-context without sentence embeddings (TF-IDF only)", dict(embedding_weight=0.0)),
+    "co-occurrence": ("no-context + stacked LR on all labels' OOF log-odds", dict(co_occurrence=True)),
 }
 # Variants fitted and scored with each answer's context (question, source) as well as its text.
-CONTEXT_VARIANTS = {"context", "context-0.5"}
+CONTEXT_VARIANTS = {"default", "context-0.5"}
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -320,7 +321,7 @@ def pxtextmining(args) -> dict:
     print(f"\nper label, default model ({VARIANTS['default'][0]}); F1 of others on the right:")
     extra = {"SVC": {c: peers["pxtextmining SVC"]["per_label"][c]["f1"] for c in codes}}
     extra.update({n: {c: v["per_label"][c]["f1"] for c in codes} for n, v in variants.items()
-                  if n in ("baseline", "context", "zero-shot")})
+                  if n in ("baseline", "no-context", "zero-shot")})
     counts = {c: (int(Y[tr, j].sum()), int(Y[~tr, j].sum())) for j, c in enumerate(codes)}
     print_per_label(codes, variants["default"], extra, counts, names=titles)
     for v in [*variants.values(), *peers.values()]:

@@ -177,16 +177,21 @@ class CategoryThemer(BaseEstimator):
                     random_state=seed, n_jobs=1)
         hdb = HDBSCAN(min_cluster_size=max(4, n // 25), min_samples=2, metric="euclidean",
                       cluster_selection_method="eom", prediction_data=True)
+        # BERTopic fits its vectoriser on one joined document per topic, so a word need only occur
+        # in one topic (min_df=2 there left two-topic categories with a one-word vocabulary).
         model = BERTopic(embedding_model=None, umap_model=umap, hdbscan_model=hdb,
-                         vectorizer_model=_vectoriser(n), calculate_probabilities=False, verbose=False)
-        topics, _ = model.fit_transform(texts, embeddings=emb)
-        if len(set(topics) - {-1}) > self.max_themes:
-            model.reduce_topics(texts, nr_topics=self.max_themes + 1)
-            topics = model.topics_
-        topics = np.asarray(topics)
-        if (topics == -1).any() and (topics >= 0).any():
-            topics = np.asarray(model.reduce_outliers(texts, topics.tolist(), strategy="embeddings",
-                                                      embeddings=emb, threshold=self.outlier_threshold))
+                         vectorizer_model=_vectoriser(1), calculate_probabilities=False, verbose=False)
+        try:
+            topics, _ = model.fit_transform(texts, embeddings=emb)
+            if len(set(topics) - {-1}) > self.max_themes:
+                model.reduce_topics(texts, nr_topics=self.max_themes + 1)
+                topics = model.topics_
+            topics = np.asarray(topics)
+            if (topics == -1).any() and (topics >= 0).any():
+                topics = np.asarray(model.reduce_outliers(texts, topics.tolist(), strategy="embeddings",
+                                                          embeddings=emb, threshold=self.outlier_threshold))
+        except (ValueError, TypeError):  # degenerate vocabulary or topics: the simpler grouping still works
+            return self._clusters(emb)
         if not (topics >= 0).any():  # HDBSCAN found no structure: fall back rather than report nothing
             return self._clusters(emb)
         return topics

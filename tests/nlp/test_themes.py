@@ -127,3 +127,18 @@ def test_no_theme_swallows_a_real_category(labelled_csv):
     assert 4 <= len(t.themes_) <= 8
     assert max(len(th.members) for th in t.themes_) <= 0.3 * len(texts)
     assert (t.labels_ >= 0).mean() > 0.8
+
+
+def test_two_topics_with_no_words_in_common_do_not_break_the_topic_model():
+    """BERTopic's vocabulary is built over one document per topic: two topics that share no word
+    must still give themes (this crashed at 10,000 answers)."""
+    rng = np.random.default_rng(0)
+    a = [f"Evening GP appointments surgery {w}" for w in ("please", "needed", "urgently", "now", "soon")] * 12
+    b = [f"Ambulance response rural villages {w}" for w in ("slow", "late", "dangerous", "poor", "unsafe")] * 12
+    centres = rng.normal(size=(2, 384))
+    emb = np.vstack([centres[0] + 0.05 * rng.normal(size=(60, 384)), centres[1] + 0.05 * rng.normal(size=(60, 384))])
+    emb = (emb / np.linalg.norm(emb, axis=1, keepdims=True)).astype(np.float32)
+    themer = CategoryThemer(random_state=0).fit(a + b, emb)
+    labels = themer.labels_
+    assert len(set(labels[:60]) - {-1}) >= 1 and len(set(labels[60:]) - {-1}) >= 1
+    assert not set(labels[:60]) & set(labels[60:]) - {-1}
