@@ -19,7 +19,8 @@ from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, transaction
 from flows.timing import stage
 from flows.train import answer_context, load_model, load_sentiment
-from nlp.summarise import distinct_statements, fallback_statement, reusable_statement, summarise_theme
+from nlp.summarise import (distinct_statements, fallback_statement, reusable_statement, summarise_theme,
+                           theme_quotes)
 from nlp.stability import ThemeState, change_log, match_themes
 from nlp.themes import CategoryThemer, fit_sampled
 
@@ -258,6 +259,10 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
                                 fallback=[fallback_statement(st.keywords) for st, _ in flat])
     for (st, state), text in zip(flat, texts):
         state.statement = text
+    for cat, seg, emb, themer, found, current in pending:  # quotes that back the wording finally printed
+        for (theme, idx, st, _), state in zip(found, current):
+            if state.statement != st.text:
+                st.quotes = theme_quotes(theme_evidence(seg.iloc[idx]), emb[idx], encode([state.statement])[0])
     for cat, seg, emb, themer, found, current in pending:
         found_sorted = sorted(zip(found, current), key=lambda x: (-x[0][2].n, x[1].id))
         for rank, ((theme, idx, st, _), state) in enumerate(found_sorted, 1):

@@ -492,6 +492,22 @@ class Statement:
                 "n_segments": self.n_segments, "alternatives": [t for t, _ in self.alternatives], **self.extra}
 
 
+def theme_quotes(seg: pd.DataFrame, emb: np.ndarray, statement: np.ndarray | None, n_quotes: int = 3) -> list[dict]:
+    """The theme's quotes, trimmed and attributed, chosen to back the statement's vector (when given).
+    Called again when a theme's wording changes (see `distinct_statements`), so quotes match it."""
+    centroid = emb.mean(axis=0)
+    centroid = centroid / (np.linalg.norm(centroid) or 1.0)
+    texts = seg["text"].tolist()
+    persons = (seg["source_file"] + "\x1f" + seg["respondent_id"]).tolist()
+    q_idx = select_quotes(texts, emb, centroid, persons, n=n_quotes, statement=statement,
+                          sources=seg["source"].tolist())
+    meta = seg["metadata"] if "metadata" in seg else pd.Series(["{}"] * len(seg), index=seg.index)
+    return [{"text": trim_quote(texts[i]), "source": seg["source"].iat[i],
+             "source_file": seg["source_file"].iat[i], "respondent_id": seg["respondent_id"].iat[i],
+             "attribution": attribution(seg["source"].iat[i], meta.iat[i])}
+            for i in q_idx]
+
+
 def summarise_theme(theme_id: int, seg: pd.DataFrame, emb: np.ndarray, keywords: Sequence[str],
                     encode: Encoder, n_quotes: int = 3) -> Statement:
     """One statement with its evidence. `seg` has columns text, source, source_file,
@@ -502,17 +518,10 @@ def summarise_theme(theme_id: int, seg: pd.DataFrame, emb: np.ndarray, keywords:
     centroid = emb.mean(axis=0)
     centroid = centroid / (np.linalg.norm(centroid) or 1.0)
     texts = seg["text"].tolist()
-    persons = (seg["source_file"] + "\x1f" + seg["respondent_id"]).tolist()
     cands = statement_candidates(texts, emb, centroid, keywords, encode)
     statement = cands[0].text if cands else fallback_statement(keywords)
-    st_vec = encode([statement])[0] if cands else None
-    q_idx = select_quotes(texts, emb, centroid, persons, n=n_quotes, statement=st_vec,
-                          sources=seg["source"].tolist())
+    quotes = theme_quotes(seg, emb, encode([statement])[0] if cands else None, n_quotes)
     meta = seg["metadata"] if "metadata" in seg else pd.Series(["{}"] * len(seg), index=seg.index)
-    quotes = [{"text": trim_quote(texts[i]), "source": seg["source"].iat[i],
-               "source_file": seg["source_file"].iat[i], "respondent_id": seg["respondent_id"].iat[i],
-               "attribution": attribution(seg["source"].iat[i], meta.iat[i])}
-              for i in q_idx]
     people = seg.assign(_facets=[facets(m) for m in meta]).drop_duplicates(["source_file", "respondent_id"])
     by_source = {str(k): int(v) for k, v in people["source"].value_counts().sort_index().items()}
     extra = {}

@@ -174,3 +174,22 @@ def test_themes_that_run_out_of_wordings_get_numbered_fallbacks_and_it_terminate
     out = distinct_statements([same, same, same, same], [4, 3, 2, 1], fallback=["Other points people raised"] * 4)
     assert out[0] == "More GP appointments in the evening"
     assert out[1:] == ["Other points people raised", "Other points people raised (2)", "Other points people raised (3)"]
+
+
+def test_quotes_follow_the_wording_the_theme_finally_prints():
+    """When a theme's wording moves to another candidate, its quotes are chosen again to back it."""
+    import numpy as np
+    import pandas as pd
+
+    from nlp.summarise import theme_quotes
+
+    texts = [f"More evening appointments at the surgery for working people {i}" for i in range(4)] + \
+            [f"Keep the community hospital beds open in the town {i}" for i in range(4)]
+    seg = pd.DataFrame({"text": texts, "source": "public", "source_file": "s.csv",
+                        "respondent_id": [str(i) for i in range(8)], "question": "q"})
+    a, b = np.eye(8, dtype=np.float32)[0], np.eye(8, dtype=np.float32)[1]
+    emb = np.vstack([a + 0.5 * b] * 4 + [b + 0.5 * a] * 4)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    first = theme_quotes(seg, emb, b, n_quotes=1)[0]["text"]
+    assert "community hospital" in first
+    assert "evening appointments" in theme_quotes(seg, emb, a, n_quotes=1)[0]["text"]
