@@ -204,14 +204,6 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
             blocks.append(sparse.csr_matrix(emb * self.embedding_weight))
         return sparse.hstack(blocks).tocsr()
 
-    @staticmethod
-    def _embeddings(texts: Sequence[str], embeddings: np.ndarray | None) -> np.ndarray:
-        if embeddings is None:
-            return embed_mod.embed(texts)
-        if len(embeddings) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(embeddings)} embeddings")
-        return np.asarray(embeddings, dtype=np.float32)
-
     # -- one stage of linear models -------------------------------------------------------
     def _fit_label(self, X: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
         if y.min() == y.max():  # a label with no (or only) examples: a constant, not a crash
@@ -264,7 +256,7 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
             raise ValueError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
         if self.model == "svm" and not self.calibrate:
             raise ValueError("an SVM's margins are not probabilities: use calibrate=True with model='svm'")
-        emb = self._embeddings(texts, embeddings)
+        emb = embed_mod.ensure_embeddings(texts, embeddings)
         splits = self._splits(len(texts), groups)
         raw = self.out_of_fold_scores(texts, Y, emb, splits, context)
         self.platt_a_, self.platt_b_ = fit_platt(raw, Y) if self.calibrate else (None, None)
@@ -314,7 +306,7 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
         context = _check_context(context, len(texts))
         if not texts:
             return np.zeros((0, len(self.codes)))
-        emb = self._embeddings(texts, embeddings)
+        emb = embed_mod.ensure_embeddings(texts, embeddings)
         P = self._probabilities(self._raw(self.vectorizers_, self.coef_, self.intercept_, texts, emb, context))
         if self.co_occurrence:
             Z = _logit(P)

@@ -31,3 +31,12 @@ def embed(texts: Sequence[str], batch_size: int = 64, progress: bool = False) ->
     vecs = load_encoder().encode(list(texts), batch_size=batch_size, show_progress_bar=progress,
                                  normalize_embeddings=True, convert_to_numpy=True)
     return vecs.astype(np.float32, copy=False)
+
+
+def ensure_embeddings(texts: Sequence[str], embeddings: np.ndarray | None) -> np.ndarray:
+    """The texts' vectors: the ones passed in (cached by the flows), checked to match, or computed."""
+    if embeddings is None:
+        return embed(texts)
+    if len(embeddings) != len(texts):
+        raise ValueError(f"{len(texts)} texts but {len(embeddings)} embeddings")
+    return np.asarray(embeddings, dtype=np.float32)

@@ -34,14 +34,6 @@ class SentimentClassifier(BaseEstimator, ClassifierMixin):
             blocks.append(sparse.csr_matrix(emb * self.embedding_weight))
         return sparse.hstack(blocks).tocsr()
 
-    @staticmethod
-    def _embeddings(texts: Sequence[str], embeddings: np.ndarray | None) -> np.ndarray:
-        if embeddings is None:
-            return embed_mod.embed(texts)
-        if len(embeddings) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(embeddings)} embeddings")
-        return np.asarray(embeddings, dtype=np.float32)
-
     def fit(self, texts: Sequence[str], y: Sequence[str], embeddings: np.ndarray | None = None) -> "SentimentClassifier":
         texts, y = list(texts), np.asarray(y, dtype=object)
         if len(texts) != len(y):
@@ -59,7 +51,7 @@ class SentimentClassifier(BaseEstimator, ClassifierMixin):
                                                      sublinear_tf=True, strip_accents="unicode", dtype=np.float32))
         for v in self.vectorizers_:
             v.fit(texts)
-        X = self._features(texts, self._embeddings(texts, embeddings))
+        X = self._features(texts, embed_mod.ensure_embeddings(texts, embeddings))
         self.model_ = LogisticRegression(C=self.C, class_weight="balanced", max_iter=3000).fit(X, y)
         self.classes_ = self.model_.classes_
         return self
@@ -69,7 +61,7 @@ class SentimentClassifier(BaseEstimator, ClassifierMixin):
         texts = list(texts)
         if not texts:
             return np.zeros((0, len(self.classes_)))
-        return self.model_.predict_proba(self._features(texts, self._embeddings(texts, embeddings)))
+        return self.model_.predict_proba(self._features(texts, embed_mod.ensure_embeddings(texts, embeddings)))
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
         P = self.predict_proba(texts, embeddings)
