@@ -8,7 +8,6 @@ record batches straight into one float32 matrix, never as one Python object per 
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -19,7 +18,7 @@ from tqdm.auto import tqdm
 
 from flows.parallel import run_chunks
 from flows.settings import Workspace
-from flows.store import connect, transaction
+from flows.store import connect, text_hash, transaction
 from flows.timing import stage
 from nlp.embed import DIM, MODEL_VERSION, embed, load_encoder
 
@@ -28,7 +27,7 @@ _READ_BATCH = 32_768
 
 
 def text_hashes(texts: Sequence[str]) -> list[str]:
-    return [hashlib.sha1(t.encode("utf-8")).hexdigest() for t in texts]
+    return [text_hash(t) for t in texts]
 
 
 def missing_texts(ws: Workspace, texts: Sequence[str]) -> list[str]:

@@ -19,7 +19,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 
 from flows.settings import Workspace, workspace
-from flows.store import connect, transaction
+from flows.store import connect, text_hash, transaction
 from flows.files import atomic_write_bytes, atomic_write_text
 from flows.parallel import run_chunks
 from flows.timing import stage
@@ -37,10 +37,6 @@ _PARTIAL = (".", "~$")  # hidden files and Office lock files; also skipped while
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def text_hash(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ and every write inside a transaction, so a killed run never leaves half its rows
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -108,6 +109,12 @@ def write_snapshot(db_path: Path, snapshot_path: Path) -> None:
         finally:
             con.execute("DETACH snap")
     os.replace(tmp, snapshot_path)
+
+
+def text_hash(text: str) -> str:
+    """The key of a text in the database (answers, segments) and in the embedding cache: one
+    definition, so a segment's stored hash always finds its cached vector."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
 def reader_path(db_path: Path, snapshot_path: Path) -> Path:
