@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
         runs, coverage = [], {}
         for seed in (0, 1):
             with connect(ws.db_path) as con:  # from scratch: no ids carried over between the two seeds
-                con.execute("DELETE FROM themes; DELETE FROM theme_members; DELETE FROM theme_changes")
+                con.execute("DELETE FROM themes; DELETE FROM theme_members; DELETE FROM theme_changes; "
+                            "DELETE FROM theme_assignments; DELETE FROM theme_fits")
             summary = analyse_flow(str(home), None, seed)["themes"]
             coverage[seed] = summary
             with connect(ws.db_path, read_only=True) as con:

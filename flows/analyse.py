@@ -21,8 +21,8 @@ from flows.timing import stage
 from flows.train import answer_context, load_model, load_sentiment
 from nlp.summarise import (distinct_statements, fallback_statement, reusable_statement, summarise_theme,
                            theme_quotes)
-from nlp.stability import ThemeState, change_log, match_themes
-from nlp.themes import CategoryThemer, fit_sampled
+from nlp.stability import Match, ThemeState, change_log, jaccard, match_themes
+from nlp.themes import CategoryThemer, KeptThemes, fit_sampled
 
 # A segment speaks to a category when its own score reaches this share of the category's threshold
 # (the answer's best-scoring segment for the category always does).
@@ -32,6 +32,10 @@ CLASSIFY_CHUNK = 4_096
 # Segments per category the topic model is fitted on; the others take their nearest fitted segment's
 # theme (nlp.themes.fit_sampled). Themes cost more than linearly in segments; a few thousand show them.
 THEME_FIT_SAMPLE = 3_000
+# A category's themes are refitted when the segments added or removed since its last fit reach this
+# share of that fit; below it, last run's themes are kept and new segments join the nearest one
+# (nlp.themes.KeptThemes). `engage run --refit-themes` refits every category.
+THEME_REFIT_SHARE = 0.05
 
 
 @task(cache_policy=NONE)
@@ -204,16 +208,48 @@ def previous_themes(con, tax_id: str) -> tuple[dict[str, list[ThemeState]], dict
     return prev, highest
 
 
+def last_fit(con, tax_id: str, code: str, seg: pd.DataFrame) -> tuple[dict | None, pd.DataFrame]:
+    """The category's last topic-model fit (None if there is none) and, per current segment, its
+    theme last run (`theme_id`, None for no theme), whether it was there then (`known`) and whether
+    it was there when the model was fitted (`fitted`)."""
+    row = con.execute("SELECT seed, model_version, method, n_fitted, fitted_on FROM theme_fits "
+                      "WHERE taxonomy_id = ? AND code = ?", [tax_id, code]).fetchone()
+    fit = dict(zip(("seed", "model_version", "method", "n_fitted", "fitted_on"), row)) if row else None
+    last = con.execute("SELECT answer_id, seg_index, theme_id, fitted FROM theme_assignments "
+                       "WHERE taxonomy_id = ? AND code = ?", [tax_id, code]).df()
+    cur = seg[["answer_id", "seg_index"]].merge(last.assign(known=True), how="left", on=["answer_id", "seg_index"])
+    cur["known"] = cur["known"].fillna(False).astype(bool)
+    cur["fitted"] = cur["fitted"].fillna(False).astype(bool)
+    cur["theme_id"] = cur["theme_id"].astype(object).where(cur["theme_id"].notna(), None)
+    if fit is not None:
+        fit["still_fitted"] = int(cur["fitted"].sum())
+    return fit, cur
+
+
+def keep_last_fit(fit: dict | None, cur: pd.DataFrame, prev_ids: set[str], seed: int, model_version: str,
+                  refit: bool) -> bool:
+    """Whether last run's themes can carry this category: same seed and classifier, every theme still
+    there, and segments added or removed since the fit under THEME_REFIT_SHARE of it."""
+    if refit or fit is None or fit["seed"] != seed or fit["model_version"] != model_version or not prev_ids:
+        return False
+    if not cur["known"].any() or not set(cur["theme_id"].dropna()) <= prev_ids:
+        return False
+    changed = int((~cur["fitted"]).sum()) + (fit["n_fitted"] - fit["still_fitted"])
+    return changed < THEME_REFIT_SHARE * fit["n_fitted"]
+
+
 @task(cache_policy=NONE)
-def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
+def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = False) -> dict:
     """Themes and statements for every substantive category, matched to the previous run's themes
-    so ids and wording stay put unless the evidence changed; stored with their member segments."""
+    so ids and wording stay put unless the evidence changed; stored with their member segments.
+    A category that changed little since its last fit keeps that fit's themes (see THEME_REFIT_SHARE)."""
     ws = workspace(home)
     tax = resolve_taxonomy(taxonomy, ws.home)
     _, meta = load_model(ws, tax)
     with connect(ws.db_path) as con:
         prev, highest = previous_themes(con, tax.id)
     theme_rows, member_rows, change_rows, summary, pending = [], [], [], {}, []
+    fits, assignment_rows = [], []
     run_at = datetime.now(timezone.utc).replace(tzinfo=None)
     cats = [c for c in tax.categories if not c.is_other]
 
@@ -224,17 +260,35 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
     for cat in tqdm(cats, desc="themes", unit="category", disable=None):
         with connect(ws.db_path) as con:
             seg = category_segments(con, tax.id, cat.code, meta["thresholds"][cat.code])
+            fit, cur = last_fit(con, tax.id, cat.code, seg)
         current: list[ThemeState] = []
         if not seg.empty:
             emb = get_embeddings(ws, seg["text"].tolist())
-            themer = fit_sampled(CategoryThemer(random_state=seed), seg["text"].tolist(), emb, THEME_FIT_SAMPLE, seed)
+            prev_ids = sorted(p.id for p in prev.get(cat.code, []))
+            if keep_last_fit(fit, cur, set(prev_ids), seed, meta["model_version"], refit):
+                number = {tid: i for i, tid in enumerate(prev_ids)}
+                previous = np.array([KeptThemes.NEW if not k else -1 if t is None else number[t]
+                                     for k, t in zip(cur["known"], cur["theme_id"])])
+                themer = KeptThemes(method=fit["method"]).fit(seg["text"].tolist(), emb, previous)
+                fitted, n_fitted, fitted_on = cur["fitted"].to_numpy(), fit["n_fitted"], fit["fitted_on"]
+                kept_ids = prev_ids
+            else:
+                themer = fit_sampled(CategoryThemer(random_state=seed), seg["text"].tolist(), emb, THEME_FIT_SAMPLE,
+                                     seed)
+                fitted, n_fitted, fitted_on = np.ones(len(seg), dtype=bool), len(seg), len(themer.sample_)
+                kept_ids = None
             found = []
             for theme in themer.themes_:
                 idx = np.asarray(theme.members)
                 st = summarise_theme(theme.id, theme_evidence(seg.iloc[idx]), emb[idx], theme.keywords, encode)
                 state = ThemeState(theme.centroid, frozenset(seg["answer_id"].iloc[idx]), st.n)
                 found.append((theme, idx, st, state))
-            matches = match_themes(prev.get(cat.code, []), [f[3] for f in found])
+            if kept_ids is not None:  # the same themes: each keeps its id, and its wording while its people do
+                before = {p.id: p for p in prev[cat.code]}
+                matches = [Match(i, kept_ids[t.id], jaccard(s.members, before[kept_ids[t.id]].members) >= 0.5)
+                           for i, (t, _, _, s) in enumerate(found)]
+            else:
+                matches = match_themes(prev.get(cat.code, []), [f[3] for f in found])
             old_statement = {p.id: p.statement for p in prev.get(cat.code, [])}
             for (theme, idx, st, state), m in zip(found, matches):
                 if m.previous_id:
@@ -246,8 +300,14 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
                 state.statement = reusable_statement(kept, [t for t, _ in st.alternatives])
                 current.append(state)
             pending.append((cat, seg, emb, themer, found, current))
+            fits.append((tax.id, cat.code, seed, meta["model_version"], themer.method_, n_fitted, fitted_on, run_at))
+            label_id = {theme.id: state.id for (theme, *_), state in zip(found, current)}
+            assignment_rows.append(pd.DataFrame({
+                "taxonomy_id": tax.id, "code": cat.code, "answer_id": seg["answer_id"], "seg_index": seg["seg_index"],
+                "theme_id": [label_id.get(int(l)) for l in themer.labels_], "fitted": fitted}))
             summary[cat.code] = {"segments": len(seg), "themes": len(found), "unthemed": int((themer.labels_ < 0).sum()),
-                                 "method": themer.method_, "fitted_on": len(themer.sample_)}
+                                 "method": themer.method_, "fitted_on": fitted_on,
+                                 "refitted": kept_ids is None}
         else:
             pending.append((cat, seg, None, None, [], current))
             summary[cat.code] = {"segments": 0, "themes": 0, "unthemed": 0, "method": None}
@@ -287,16 +347,24 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0) -> dict:
             con.execute("INSERT INTO theme_members SELECT * FROM m")
         if change_rows:
             con.executemany("INSERT INTO theme_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", change_rows)
+        con.execute("DELETE FROM theme_assignments WHERE taxonomy_id = ?", [tax.id])
+        con.execute("DELETE FROM theme_fits WHERE taxonomy_id = ?", [tax.id])
+        if assignment_rows:
+            con.register("assigned", pd.concat(assignment_rows, ignore_index=True))
+            con.execute("INSERT INTO theme_assignments SELECT * FROM assigned")
+        if fits:
+            con.executemany("INSERT INTO theme_fits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", fits)
     return summary
 
 
 @flow(name="engage-analyse")
-def analyse_flow(home: str, taxonomy: str | None = None, seed: int = 0) -> dict:
-    """Classify what is new, then refresh every category's themes and statements."""
+def analyse_flow(home: str, taxonomy: str | None = None, seed: int = 0, refit_themes: bool = False) -> dict:
+    """Classify what is new, then refresh every category's themes and statements (`refit_themes`:
+    fit every category's topic model afresh, even where little changed)."""
     with stage("classify"):
         classified = classify_answers(home, taxonomy)
     with stage("themes"):
-        themes = find_themes(home, taxonomy, seed)
+        themes = find_themes(home, taxonomy, seed, refit_themes)
     get_run_logger().info("classified %d of %d answers; themes: %s", classified["classified"], classified["answers"],
                           themes)
     return {"classified": classified, "themes": themes}

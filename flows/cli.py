@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "reports/<taxonomy id>/they-said.md and .json.",
                        epilog=SCALE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0, help="random seed for the topic models (default 0)")
+    p.add_argument("--refit-themes", action="store_true",
+                   help="fit every category's themes afresh; by default a category whose segments changed by "
+                        "less than 5%% since its last fit keeps those themes and new answers join the nearest one")
     _scale(p)
     _common(p)
 
@@ -319,7 +322,8 @@ def cmd_run(args, ws) -> int:
     from flows.nightly import nightly_flow
 
     with _cluster(args) as address:
-        result = nightly_flow(str(ws.home), args.taxonomy, args.seed, dask_address=address)
+        result = nightly_flow(str(ws.home), args.taxonomy, args.seed, dask_address=address,
+                              refit_themes=args.refit_themes)
     status = _print_ingest(result["ingest"], ws)
     print(model_summary(result["train"]))
     if result.get("skipped"):

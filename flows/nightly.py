@@ -51,9 +51,12 @@ def last_fingerprint(ws: Workspace, tax: Taxonomy) -> str | None:
 
 
 @flow(name="engage-nightly")
-def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_address: str | None = None) -> dict:
+def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_address: str | None = None,
+                 refit_themes: bool = False) -> dict:
     """`dask_address`: a Dask scheduler on which ingest and analysis run their heavy tasks
-    (redaction, embedding, classification); None runs everything in this process."""
+    (redaction, embedding, classification); None runs everything in this process.
+    `refit_themes`: fit every category's topic model afresh (by default a category that changed
+    little keeps last run's themes, see flows.analyse.THEME_REFIT_SHARE)."""
     ws = workspace(home).ensure()
     tax = resolve_taxonomy(taxonomy, ws.home)
     logger = get_run_logger()
@@ -65,11 +68,11 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_add
     fp = fingerprint(ws, tax, trained["model_version"], seed)
     out_dir = ws.reports / tax.id
     reports = [str(out_dir / n) for n in REPORT_NAMES]
-    if fp == last_fingerprint(ws, tax) and all(Path(r).exists() for r in reports) and ws.snapshot_path.exists():
+    if not refit_themes and fp == last_fingerprint(ws, tax) and all(Path(r).exists() for r in reports) and ws.snapshot_path.exists():
         logger.info("nothing new for %s since the last run: reports are up to date", tax.id)
         return {"ingest": ingested, "train": trained, "analyse": None, "reports": reports, "skipped": True}
     with stage("analyse"):
-        analysed = with_runner(analyse_flow, dask_address)(str(ws.home), taxonomy, seed)
+        analysed = with_runner(analyse_flow, dask_address)(str(ws.home), taxonomy, seed, refit_themes)
     with stage("report"):
         reports = report_flow(str(ws.home), taxonomy, from_snapshot=False)
     with connect(ws.db_path) as con, transaction(con):

@@ -50,6 +50,15 @@ CREATE TABLE IF NOT EXISTS theme_changes (
 CREATE TABLE IF NOT EXISTS theme_members (
     taxonomy_id VARCHAR, code VARCHAR, theme_id VARCHAR, answer_id VARCHAR, seg_index INTEGER,
     centrality DOUBLE, PRIMARY KEY (taxonomy_id, code, answer_id, seg_index));
+-- Every segment a category's themes were last worked out over (theme_id NULL: in no theme), and
+-- whether it was there when the topic model was last fitted, so a refresh can tell what is new.
+CREATE TABLE IF NOT EXISTS theme_assignments (
+    taxonomy_id VARCHAR, code VARCHAR, answer_id VARCHAR, seg_index INTEGER, theme_id VARCHAR, fitted BOOLEAN,
+    PRIMARY KEY (taxonomy_id, code, answer_id, seg_index));
+-- The last topic-model fit per category: what it depended on (seed, classifier) and its size.
+CREATE TABLE IF NOT EXISTS theme_fits (
+    taxonomy_id VARCHAR, code VARCHAR, seed INTEGER, model_version VARCHAR, method VARCHAR,
+    n_fitted INTEGER, fitted_on INTEGER, fitted_at TIMESTAMP, PRIMARY KEY (taxonomy_id, code));
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY, taxonomy_id VARCHAR, started_at TIMESTAMP, finished_at TIMESTAMP,
     status VARCHAR, summary VARCHAR);

@@ -15,6 +15,7 @@ random seed.
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -55,6 +56,27 @@ def cohesion(emb: np.ndarray) -> float:
     return float((emb @ (c / (np.linalg.norm(c) or 1.0))).mean())
 
 
+def exact_knn(emb: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Each unit vector's k nearest neighbours by cosine distance (itself first), exactly.
+
+    UMAP computes this itself below 4,096 points, but through a Python-level loop over every pair
+    (minutes for a few thousand segments); one matrix product per block does it in well under a
+    second, and the same neighbours serve every seeded fit of a category."""
+    n = len(emb)
+    k = min(k, n)
+    idx = np.empty((n, k), dtype=np.int64)
+    dist = np.empty((n, k), dtype=np.float32)
+    for lo in range(0, n, block):
+        d = 1.0 - emb[lo:lo + block] @ emb.T
+        rows = np.arange(len(d))
+        d[rows, lo + rows] = -1.0  # a point is its own nearest neighbour, even among duplicates
+        part = np.argpartition(d, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(d), 1))
+        order = np.argsort(np.take_along_axis(d, part, axis=1), axis=1, kind="stable")
+        idx[lo:lo + block] = np.take_along_axis(part, order, axis=1)
+        dist[lo:lo + block] = np.clip(np.take_along_axis(d, idx[lo:lo + block], axis=1), 0.0, None)
+    return idx, dist
+
+
 def _vectoriser(n_docs: int) -> CountVectorizer:
     return CountVectorizer(stop_words=_STOP, ngram_range=(1, 2), min_df=1 if n_docs < 50 else 2,
                            token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z&']+\b")
@@ -87,12 +109,15 @@ class CategoryThemer(BaseEstimator):
 
     fit(texts, embeddings) sets `labels_` (theme id per segment, -1 for segments that fit no
     theme), `themes_` (ordered by size) and `method_` ("bertopic", "clusters" or "single").
+    `large_fit`: from this many segments UMAP lays them out in 200 epochs (its own default from
+    10,000 points) rather than 500. The layout is most of a fit's time at scale, where a category's
+    themes rest on thousands of segments; smaller categories keep the full 500.
     """
 
     def __init__(self, min_docs_for_topic_model: int = 40, max_themes: int = 8, min_theme_share: float = 0.03,
                  outlier_threshold: float = 0.3, random_state: int = 0, max_theme_share: float = 0.25,
                  min_cohesion: float = 0.47, min_content_words: int = 2, n_runs: int = 5,
-                 max_split_similarity: float = 0.9):
+                 max_split_similarity: float = 0.9, large_fit: int = 1_500):
         self.min_docs_for_topic_model = min_docs_for_topic_model
         self.max_themes = max_themes
         self.min_theme_share = min_theme_share
@@ -103,6 +128,7 @@ class CategoryThemer(BaseEstimator):
         self.min_content_words = min_content_words
         self.n_runs = n_runs
         self.max_split_similarity = max_split_similarity
+        self.large_fit = large_fit
 
     def fit(self, texts: Sequence[str], embeddings: np.ndarray) -> "CategoryThemer":
         texts = list(texts)
@@ -127,13 +153,7 @@ class CategoryThemer(BaseEstimator):
             labels = self._nearest_centre(labels, emb, keep_out=thin if not thin.all() else None)
         labels = self._merge_small(labels, emb)
         self.labels_ = self._renumber_by_size(labels)
-        keywords = theme_keywords(texts, self.labels_)
-        self.themes_ = []
-        for tid in sorted(keywords):
-            members = np.flatnonzero(self.labels_ == tid)
-            c = emb[members].mean(axis=0)
-            self.themes_.append(Theme(id=tid, keywords=keywords[tid], members=members.tolist(),
-                                      centroid=c / (np.linalg.norm(c) or 1.0)))
+        self.themes_ = themes_from_labels(texts, emb, self.labels_)
         return self
 
     def _clusters(self, emb: np.ndarray) -> np.ndarray:
@@ -149,10 +169,11 @@ class CategoryThemer(BaseEstimator):
         One UMAP layout is one random draw: two seeds give visibly different themes. The consensus
         keeps two segments together when most fits (each with its own seed, drawn from
         `random_state`) put them in the same topic, which is what a theme should be."""
+        knn = exact_knn(emb, min(15, len(texts) - 1))  # UMAP's n_neighbors count the point itself
         if self.n_runs <= 1:
-            return self._bertopic_once(texts, emb, self.random_state)
+            return self._bertopic_once(texts, emb, self.random_state, knn)
         seeds = np.random.default_rng(self.random_state).integers(0, 2**31 - 1, self.n_runs)
-        runs = np.vstack([self._bertopic_once(texts, emb, int(s)) for s in seeds])
+        runs = np.vstack([self._bertopic_once(texts, emb, int(s), knn) for s in seeds])
         together = np.zeros((len(texts), len(texts)))
         for r in runs:
             together += (r[:, None] == r[None, :]) & (r[:, None] >= 0)
@@ -167,14 +188,17 @@ class CategoryThemer(BaseEstimator):
             return runs[0]
         return labels
 
-    def _bertopic_once(self, texts: list[str], emb: np.ndarray, seed: int) -> np.ndarray:
+    def _bertopic_once(self, texts: list[str], emb: np.ndarray, seed: int,
+                       knn: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         from bertopic import BERTopic
         from hdbscan import HDBSCAN
         from umap import UMAP
 
         n = len(texts)
+        # UMAP edits the neighbour arrays it is given (it marks disconnected points), so each fit gets copies.
         umap = UMAP(n_neighbors=min(15, n - 1), n_components=5, min_dist=0.0, metric="cosine",
-                    random_state=seed, n_jobs=1)
+                    random_state=seed, n_jobs=1, n_epochs=200 if n >= self.large_fit else 500,
+                    precomputed_knn=(knn[0].copy(), knn[1].copy(), None))
         hdb = HDBSCAN(min_cluster_size=max(4, n // 25), min_samples=2, metric="euclidean",
                       cluster_selection_method="eom", prediction_data=True)
         # BERTopic fits its vectoriser on one joined document per topic, so a word need only occur
@@ -182,7 +206,9 @@ class CategoryThemer(BaseEstimator):
         model = BERTopic(embedding_model=None, umap_model=umap, hdbscan_model=hdb,
                          vectorizer_model=_vectoriser(1), calculate_probabilities=False, verbose=False)
         try:
-            topics, _ = model.fit_transform(texts, embeddings=emb)
+            with warnings.catch_warnings():  # "no search index": we never call UMAP.transform
+                warnings.filterwarnings("ignore", message="precomputed_knn", category=UserWarning)
+                topics, _ = model.fit_transform(texts, embeddings=emb)
             if len(set(topics) - {-1}) > self.max_themes:
                 model.reduce_topics(texts, nr_topics=self.max_themes + 1)
                 topics = model.topics_
@@ -317,17 +343,60 @@ def fit_sampled(themer: CategoryThemer, texts: Sequence[str], embeddings: np.nda
         return themer
     sample = np.sort(np.random.default_rng(seed).choice(n, size=max_fit, replace=False))
     themer.fit([texts[i] for i in sample], emb[sample])
-    fitted = emb[sample]
     labels = np.empty(n, dtype=int)
-    for lo in range(0, n, 4096):  # blocks, so the similarity matrix stays small
-        labels[lo:lo + 4096] = themer.labels_[np.argmax(emb[lo:lo + 4096] @ fitted.T, axis=1)]
+    rest = np.setdiff1d(np.arange(n), sample)
     labels[sample] = themer.labels_
+    labels[rest] = nearest_labels(emb[rest], emb[sample], themer.labels_)
+    themer.labels_, themer.themes_, themer.sample_ = labels, themes_from_labels(texts, emb, labels), sample
+    return themer
+
+
+def nearest_labels(emb: np.ndarray, known_emb: np.ndarray, known_labels: np.ndarray, block: int = 4096) -> np.ndarray:
+    """For each vector, the label of the most similar known vector (-1 stays -1: no theme)."""
+    out = np.empty(len(emb), dtype=int)
+    for lo in range(0, len(emb), block):  # blocks, so the similarity matrix stays small
+        out[lo:lo + block] = known_labels[np.argmax(emb[lo:lo + block] @ known_emb.T, axis=1)]
+    return out
+
+
+def themes_from_labels(texts: Sequence[str], emb: np.ndarray, labels: np.ndarray) -> list[Theme]:
+    """Themes (members, unit centroid, c-TF-IDF keywords) from a label per segment, largest first
+    when the labels are numbered by size."""
     keywords = theme_keywords(texts, labels)
     themes = []
-    for theme in themer.themes_:
-        members = np.flatnonzero(labels == theme.id)
+    for tid in sorted(keywords):
+        members = np.flatnonzero(labels == tid)
         c = emb[members].mean(axis=0)
-        themes.append(Theme(id=theme.id, keywords=keywords.get(theme.id, theme.keywords), members=members.tolist(),
+        themes.append(Theme(id=tid, keywords=keywords[tid], members=members.tolist(),
                             centroid=c / (np.linalg.norm(c) or 1.0)))
-    themer.labels_, themer.themes_, themer.sample_ = labels, themes, sample
-    return themer
+    return themes
+
+
+class KeptThemes(BaseEstimator):
+    """Last run's themes carried forward to a category that has changed little since they were fitted.
+
+    fit(texts, embeddings, previous) takes each segment's theme from the last run (`previous`: a
+    label per segment, -1 for a segment that was in no theme, NEW for one added since); a new
+    segment joins the theme of the most similar old segment, as a sampled fit's unfitted segments
+    do. Refitting the topic model for a handful of new answers would cost as much as the first
+    night and reshuffle themes people have already read; `flows.analyse` refits once enough has
+    changed. Sets `labels_`, `themes_` and `method_` like CategoryThemer."""
+
+    NEW = -2
+
+    def __init__(self, method: str = "kept"):
+        self.method = method
+
+    def fit(self, texts: Sequence[str], embeddings: np.ndarray, previous: np.ndarray) -> "KeptThemes":
+        texts = list(texts)
+        emb = np.asarray(embeddings, dtype=np.float32)
+        previous = np.asarray(previous, dtype=int)
+        if not (len(texts) == len(emb) == len(previous)):
+            raise ValueError(f"{len(texts)} texts, {len(emb)} embeddings and {len(previous)} previous labels")
+        old = previous != self.NEW
+        if not old.any():
+            raise ValueError("no segment has a previous theme: fit the themes afresh")
+        labels = previous.copy()
+        labels[~old] = nearest_labels(emb[~old], emb[old], previous[old])
+        self.labels_, self.themes_, self.method_ = labels, themes_from_labels(texts, emb, labels), self.method
+        return self

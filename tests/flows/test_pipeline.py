@@ -184,6 +184,53 @@ def test_a_killed_run_resumes_to_the_same_result(home, exports, tmp_path):
     assert not list(other.rglob("*.tmp"))
 
 
+def test_a_small_addition_keeps_last_runs_themes_and_refit_starts_afresh(home, tmp_path):
+    """One new answer is far under THEME_REFIT_SHARE of most categories: they keep their themes (ids,
+    wording, every old segment's theme) and the new segments join them; --refit-themes refits all."""
+    from flows.nightly import nightly_flow
+
+    other = tmp_path / "home"
+    shutil.copytree(home, other, ignore=shutil.ignore_patterns("quarantine", "inbox"))
+    q_themes = "SELECT code, theme_id, statement FROM themes ORDER BY ALL"
+    q_assigned = "SELECT code, answer_id, seg_index, theme_id, fitted FROM theme_assignments ORDER BY ALL"
+    with db(other) as con:
+        themes_before, assigned_before = con.execute(q_themes).fetchall(), con.execute(q_assigned).fetchall()
+    assert assigned_before and all(fitted for *_, fitted in assigned_before)
+    inbox = other / "data/raw/inbox/staff"
+    inbox.mkdir(parents=True)
+    pd.DataFrame({"response_id": ["NEW-1"], "question": ["What must the health and care system do over the next "
+                                                         "five years?"],
+                  "text": ["Recruit more nurses and stop relying on agency staff on the wards."]}
+                 ).to_csv(inbox / "late_staff.csv", index=False)
+    result = nightly_flow(str(other))
+    summary = result["analyse"]["themes"]
+    kept = [c for c, s in summary.items() if s["themes"] and not s["refitted"]]
+    assert kept, summary
+    with db(other) as con:
+        themes_after, assigned_after = con.execute(q_themes).fetchall(), con.execute(q_assigned).fetchall()
+        new_ids = {r[0] for r in con.execute("SELECT answer_id FROM answers WHERE source_file = 'late_staff.csv'")
+                   .fetchall()}
+    assert len(new_ids) == 1
+    before = {(c, a, i): (t, f) for c, a, i, t, f in assigned_before}
+    for code in kept:
+        assert [r for r in themes_after if r[0] == code] == [r for r in themes_before if r[0] == code]
+        ids = {t for c, t, _ in themes_before if c == code}
+        for c, a, i, t, fitted in assigned_after:
+            if c != code:
+                continue
+            if a in new_ids:  # a new segment joins one of the kept themes (or none) and was not fitted on
+                assert not fitted and (t is None or t in ids)
+            else:
+                assert before[(c, a, i)] == (t, fitted)
+    assert any(a in new_ids for _, a, *_ in assigned_after), "the new answer should speak to some category"
+
+    refit = nightly_flow(str(other), refit_themes=True)
+    assert not refit["skipped"]
+    assert all(s["refitted"] for s in refit["analyse"]["themes"].values() if s["segments"])
+    with db(other) as con:
+        assert all(f for (f,) in con.execute("SELECT fitted FROM theme_assignments").fetchall())
+
+
 def test_export_responses_csv(home, tmp_path):
     from flows.cli import main
 

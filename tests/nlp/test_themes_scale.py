@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from nlp.themes import CategoryThemer, fit_sampled
 
@@ -47,3 +48,41 @@ def test_small_categories_are_fitted_whole_and_the_sample_is_seeded():
     texts, emb, _ = clusters(200)
     a, b = fit_sampled(themer(), texts, emb, 50, seed=3), fit_sampled(themer(), texts, emb, 50, seed=3)
     assert a.sample_.tolist() == b.sample_.tolist() and a.labels_.tolist() == b.labels_.tolist()
+
+
+def test_exact_neighbours_match_a_brute_force_search_and_put_each_point_first():
+    from sklearn.neighbors import NearestNeighbors
+
+    from nlp.themes import exact_knn
+
+    _, emb, _ = clusters(400, seed=3)
+    emb = np.vstack([emb, emb[:5]])  # exact duplicates: each copy must still list itself first
+    idx, dist = exact_knn(emb, 15, block=128)  # several blocks
+    assert idx.shape == dist.shape == (len(emb), 15)
+    assert (idx[:, 0] == np.arange(len(emb))).all() and np.allclose(dist[:, 0], 0, atol=1e-6)
+    assert (np.diff(dist, axis=1) >= -1e-6).all()
+    ref_dist, _ = NearestNeighbors(n_neighbors=15, metric="cosine").fit(emb).kneighbors(emb)
+    assert np.allclose(dist, ref_dist, atol=1e-5)
+    small_idx, _ = exact_knn(emb[:4], 15)  # fewer points than neighbours asked for
+    assert small_idx.shape == (4, 4) and (small_idx[:, 0] == np.arange(4)).all()
+
+
+def test_kept_themes_carry_old_segments_and_new_ones_join_the_nearest_old_segments_theme():
+    from nlp.themes import KeptThemes
+
+    texts, emb, truth = clusters(50, seed=4)
+    previous = truth.copy()
+    previous[:5] = -1  # in no theme last run: stays so
+    new = [10, 60, 110]
+    previous[new] = KeptThemes.NEW  # one new segment in each group
+    k = KeptThemes(method="bertopic").fit(texts, emb, previous)
+    assert k.method_ == "bertopic"
+    assert (k.labels_[:5] == -1).all()
+    old = previous != KeptThemes.NEW
+    assert (k.labels_[old] == previous[old]).all()
+    nearest = np.flatnonzero(old)[np.argmax(emb[new] @ emb[old].T, axis=1)]
+    assert k.labels_[new].tolist() == previous[nearest].tolist()
+    assert k.labels_[[60, 110]].tolist() == [1, 2]
+    assert sorted(i for t in k.themes_ for i in t.members) == np.flatnonzero(k.labels_ >= 0).tolist()
+    with pytest.raises(ValueError, match="afresh"):
+        KeptThemes().fit(texts[:3], emb[:3], np.full(3, KeptThemes.NEW))
