@@ -57,6 +57,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "default": ("SVM, words+chars+embeddings+question/source, Platt, shrunk thresholds", {}),
     "no-context": ("default on the words alone (no question/source)", {}),
     "context-0.5": ("default, question/source features at weight 0.5", dict(context_weight=0.5)),
+    "context-oof-thresholds": ("default, thresholds not shrunk towards 0.5", dict(threshold_shrinkage=0.0)),
+    "context-C1": ("default with C=1 (less regularised SVMs)", dict(C=1.0)),
     "baseline": ("first model: LR, words+embeddings, OOF thresholds",
                  dict(model="logreg", C=4.0, char_ngrams=False, calibrate=False, threshold_shrinkage=0.0)),
     "logreg-chars": ("LR, words+chars+embeddings, OOF thresholds",
@@ -69,7 +71,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "co-occurrence": ("no-context + stacked LR on all labels' OOF log-odds", dict(co_occurrence=True)),
 }
 # Variants fitted and scored with each answer's context (question, source) as well as its text.
-CONTEXT_VARIANTS = {"default", "context-0.5"}
+CONTEXT_VARIANTS = {"default", "context-0.5", "context-oof-thresholds", "context-C1"}
 
 
 # -- shared helpers -------------------------------------------------------------------------

@@ -106,7 +106,8 @@ def child_nightly(home: str) -> dict:
 
 
 def child_encoder(home: str) -> dict:
-    """The bare encoder on a sample of the texts the cold run embedded (answers and segments)."""
+    """The bare encoder on a sample of the texts the cold run embedded: distinct answer and segment
+    texts (a one-sentence answer is its own segment and is encoded once, so it is sampled once)."""
     from flows.settings import configure_environment, workspace
 
     ws = workspace(home)
@@ -116,7 +117,7 @@ def child_encoder(home: str) -> dict:
 
     with connect(ws.db_path, read_only=True) as con:
         texts = [t for (t,) in con.execute(
-            "SELECT text FROM (SELECT text FROM answers WHERE duplicate_of IS NULL UNION ALL SELECT text FROM segments) "
+            "SELECT text FROM (SELECT text FROM answers WHERE duplicate_of IS NULL UNION SELECT text FROM segments) "
             f"USING SAMPLE reservoir({ENCODER_SAMPLE} ROWS) REPEATABLE (7)").fetchall()]
     model = load_encoder()
     model.encode(texts[:ENCODER_BATCH], batch_size=ENCODER_BATCH)  # warm-up

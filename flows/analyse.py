@@ -145,16 +145,6 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
             "assigned": {c: int(per_code.get(c, 0)) for c in tax.codes}, "sentiment": moods}
 
 
-def person_sentiment(values: pd.Series) -> str:
-    """One person's stance on a theme from their segments': both praise and criticism is 'mixed'."""
-    found = set(values.dropna()) - {""}
-    if not found:
-        return ""
-    if "mixed" in found or {"positive", "negative"} <= found:
-        return "mixed"
-    return next((s for s in ("negative", "positive") if s in found), "neutral")
-
-
 def category_segments(con, tax_id: str, code: str, threshold: float) -> pd.DataFrame:
     """The segments of this category's answers that speak to it, with their writer's sentiment."""
     df = con.execute("""
@@ -182,7 +172,17 @@ def theme_evidence(seg: pd.DataFrame) -> pd.DataFrame:
     if not (seg["sentiment"] != "").any():
         return seg.drop(columns="sentiment")
     person = seg["source_file"] + "\x1f" + seg["respondent_id"]
-    return seg.assign(sentiment=seg.groupby(person)["sentiment"].transform(person_sentiment))
+    return seg.assign(sentiment=person_sentiment(person, seg["sentiment"]))
+
+
+def person_sentiment(person: pd.Series, sentiment: pd.Series) -> np.ndarray:
+    """Each row's person's stance over all their rows: both praise and criticism (or any 'mixed') is
+    'mixed', else negative, positive or neutral; '' for a person with no sentiment at all."""
+    flags = pd.DataFrame({"neg": sentiment.eq("negative"), "pos": sentiment.eq("positive"),
+                          "mix": sentiment.eq("mixed"), "any": sentiment.fillna("").ne("")})
+    g = flags.groupby(person.to_numpy()).transform("any")
+    return np.select([~g["any"], g["mix"] | (g["neg"] & g["pos"]), g["neg"], g["pos"]],
+                     ["", "mixed", "negative", "positive"], "neutral").astype(object)
 
 
 def previous_themes(con, tax_id: str) -> tuple[dict[str, list[ThemeState]], dict[str, int]]:

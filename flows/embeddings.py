@@ -78,12 +78,12 @@ def encode_missing(ws: Workspace, texts: Sequence[str]) -> int:
     return len(todo)
 
 
-def load_vectors(ws: Workspace, texts: Sequence[str]) -> np.ndarray:
-    """Cached vectors, one row per text (in order); an uncached text is an error."""
+def _read_vectors(ws: Workspace, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Cached vectors, one row per text (zeros where there is none), and which texts had one."""
     out = np.zeros((len(texts), DIM), dtype=np.float32)
-    if not texts:
-        return out
     found = np.zeros(len(texts), dtype=bool)
+    if not texts:
+        return out, found
     wanted = pd.DataFrame({"pos": np.arange(len(texts), dtype=np.int64), "text_hash": text_hashes(texts)})
     with connect(ws.db_path) as con:
         con.register("wanted", wanted)
@@ -95,15 +95,30 @@ def load_vectors(ws: Workspace, texts: Sequence[str]) -> np.ndarray:
             out[pos] = np.frombuffer(b"".join(batch.column(1).to_pylist()), dtype=np.float32).reshape(-1, DIM)
             found[pos] = True
         con.unregister("wanted")
+    return out, found
+
+
+def load_vectors(ws: Workspace, texts: Sequence[str]) -> np.ndarray:
+    """Cached vectors, one row per text (in order); an uncached text is an error."""
+    out, found = _read_vectors(ws, texts)
     if not found.all():
         raise RuntimeError(f"{int((~found).sum())} texts have no cached embedding for {MODEL_VERSION}")
     return out
 
 
 def get_embeddings(ws: Workspace, texts: Sequence[str], progress: bool = False) -> np.ndarray:
-    """Vectors for any texts: cached ones read back, the rest encoded here (in the same chunks as
-    `encode_missing`) and cached."""
-    todo = missing_texts(ws, texts)
+    """Vectors for any texts: cached ones read back (one query when all are cached, as on most
+    calls from the theme stage), the rest encoded here in the same chunks as `encode_missing`
+    (distinct texts in order of first appearance) and cached."""
+    out, found = _read_vectors(ws, texts)
+    if found.all():
+        return out
+    todo = list(dict.fromkeys(t for t, f in zip(texts, found) if not f))
+    fresh: dict[str, np.ndarray] = {}
     for chunk in tqdm(list(_chunks(todo)), desc="embeddings", unit="chunk", disable=not progress or None):
-        store_vectors(ws, chunk["texts"], encode_chunk.fn(chunk["texts"]))
-    return load_vectors(ws, texts)
+        vectors = encode_chunk.fn(chunk["texts"])
+        store_vectors(ws, chunk["texts"], vectors)
+        fresh.update(zip(chunk["texts"], np.asarray(vectors, dtype=np.float32)))
+    for i in np.flatnonzero(~found):
+        out[i] = fresh[texts[i]]
+    return out

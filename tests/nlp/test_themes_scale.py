@@ -86,3 +86,16 @@ def test_kept_themes_carry_old_segments_and_new_ones_join_the_nearest_old_segmen
     assert sorted(i for t in k.themes_ for i in t.members) == np.flatnonzero(k.labels_ >= 0).tolist()
     with pytest.raises(ValueError, match="afresh"):
         KeptThemes().fit(texts[:3], emb[:3], np.full(3, KeptThemes.NEW))
+
+
+def test_class_tfidf_is_bertopics_with_frequent_words_reduced():
+    from bertopic.vectorizers import ClassTfidfTransformer
+    from scipy import sparse
+
+    from nlp.themes import class_tfidf
+
+    counts = sparse.csr_matrix(np.random.default_rng(0).poisson(0.7, (6, 40)))
+    counts[:, 3] = 0
+    counts[0, 3] = 2  # a word only one theme uses
+    expected = ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(counts.copy()).toarray()
+    assert np.allclose(class_tfidf(counts), expected)
