@@ -32,7 +32,7 @@ Encoder = Callable[[Sequence[str]], np.ndarray]
 # split off, since it is rarely the ask itself.
 _CLAUSE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[-–—]\s+|\s*\(\s*|\s*\)\s*|,\s+(?=but\b)|\n+")
 _LEADING_FILLER = re.compile(
-    r"^(?:and|but|so|also|plus|then|just|please|ok|okay|well|oh|yes|yeah|no|i think|i feel|i believe|i guess|"
+    r"^(?:and|but|so|also|plus|then|just|please|ok|okay|well|oh|yes|yeah|no(?=\s*,)|i think|i feel|i believe|i guess|"
     r"in my opinion|personally|for me|to me|honestly|basically|overall|definitely|otherwise|simply|"
     r"it would be (?:good|nice|great|helpful|better) (?:if|to)|i would like to see|i'?d like to see|would like to see|"
     r"i would like|i'?d like|what matters (?:most )?(?:to me )?is|the most important thing (?:for me )?is|"

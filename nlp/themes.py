@@ -63,7 +63,17 @@ def exact_knn(emb: np.ndarray, k: int, block: int = 2048) -> tuple[np.ndarray, n
 
     UMAP computes this itself below 4,096 points, but through a Python-level loop over every pair
     (minutes for a few thousand segments); one matrix product per block does it in well under a
-    second, and the same neighbours serve every seeded fit of a category."""
+    second, and the same neighbours serve every seeded fit of a category. The products run on one
+    BLAS thread: a multi-threaded product can round differently with the thread count, and UMAP
+    turns a last-bit difference in a distance into a different layout, so a resumed or re-run
+    night would find other themes."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _exact_knn(emb, k, block)
+
+
+def _exact_knn(emb: np.ndarray, k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
     n = len(emb)
     k = min(k, n)
     idx = np.empty((n, k), dtype=np.int64)

@@ -191,6 +191,13 @@ def test_a_small_addition_keeps_last_runs_themes_and_refit_starts_afresh(home, t
 
     other = tmp_path / "home"
     shutil.copytree(home, other, ignore=shutil.ignore_patterns("quarantine", "inbox"))
+    # Nothing new, but no record of a completed run (as after a kill between themes and reports): every
+    # category keeps its themes, and the report is the one the uninterrupted run wrote.
+    with duckdb.connect(str(other / "data/processed/engage.duckdb")) as con:
+        con.execute("DELETE FROM runs")
+    again = nightly_flow(str(other))
+    assert not again["skipped"] and not any(s["refitted"] for s in again["analyse"]["themes"].values())
+    assert report(other) == report(home)
     q_themes = "SELECT code, theme_id, statement FROM themes ORDER BY ALL"
     q_assigned = "SELECT code, answer_id, seg_index, theme_id, fitted FROM theme_assignments ORDER BY ALL"
     with db(other) as con:

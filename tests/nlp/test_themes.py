@@ -70,6 +70,8 @@ def test_statements_are_short_phrases_in_the_collective_voice(small):
 
 def test_clause_cleaning():
     assert clean_clause("and I think my GP is great!!!") == "Our GP is great"
+    assert clean_clause("No, we need more nurses") == "We need more nurses"  # "No," answers; "No one" is a subject
+    assert clean_clause("No one even knows our names.").startswith("No one even knows our names")
     assert to_collective_voice("I want my records") == "we want our records"
     assert candidate_clauses("Call me on [PHONE] about the car parking at the hospital.") == []
 
