@@ -174,6 +174,8 @@ class CategoryThemer(BaseEstimator):
             labels = self._split_loose(labels, emb)
             labels = self._merge_small(labels, emb)
             labels = self._nearest_centre(labels, emb, keep_out=thin if not thin.all() else None)
+            # Joining the nearest centre can grow a theme past the cap again: one more look for catch-alls.
+            labels = self._split_loose(labels, emb)
         labels = self._merge_small(labels, emb)
         self.labels_ = self._renumber_by_size(labels)
         self.themes_ = themes_from_labels(texts, emb, self.labels_)
