@@ -94,8 +94,9 @@ def test_class_tfidf_is_bertopics_with_frequent_words_reduced():
 
     from nlp.themes import class_tfidf
 
-    counts = sparse.csr_matrix(np.random.default_rng(0).poisson(0.7, (6, 40)))
-    counts[:, 3] = 0
-    counts[0, 3] = 2  # a word only one theme uses
+    dense = np.random.default_rng(0).poisson(0.7, (6, 40))
+    dense[:, 3] = 0
+    dense[0, 3] = 2  # a word only one theme uses
+    counts = sparse.csr_matrix(dense)
     expected = ClassTfidfTransformer(reduce_frequent_words=True).fit_transform(counts.copy()).toarray()
     assert np.allclose(class_tfidf(counts), expected)
