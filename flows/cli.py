@@ -302,6 +302,19 @@ def cmd_train(args, ws) -> int:
     return 0
 
 
+def themes_summary(themes: dict) -> str:
+    """One line on the theme refresh: which categories kept their last fit and which were refitted."""
+    kept = [c for c, s in themes.items() if s.get("segments") and not s.get("refitted", True)]
+    refitted = [c for c, s in themes.items() if s.get("segments") and s.get("refitted", True)]
+    parts = []
+    if refitted:
+        parts.append(f"refitted in {', '.join(refitted)}")
+    if kept:
+        parts.append(f"kept from their last fit in {', '.join(kept)} (little changed since; "
+                     "`engage run --refit-themes` refits them)")
+    return "themes: " + ("; ".join(parts) if parts else "no category has segments yet")
+
+
 def model_summary(r: dict) -> str:
     """One line on the classifier, with the change in cross-validated F1 when it was retrained."""
     state = "retrained" if r["trained"] else "up to date"
@@ -328,6 +341,8 @@ def cmd_run(args, ws) -> int:
     print(model_summary(result["train"]))
     if result.get("skipped"):
         print("nothing new since the last run: the reports are up to date")
+    elif result.get("analyse"):
+        print(themes_summary(result["analyse"]["themes"]))
     for path in result["reports"]:
         print(f"report: {path}")
     return status

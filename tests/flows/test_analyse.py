@@ -34,3 +34,13 @@ def test_last_fit_is_kept_only_for_the_same_seed_and_model_and_a_small_change():
     assert not keep_last_fit(*_state(1000, 0, 0), ids, 0, "m1", refit=True)
     assert not keep_last_fit(*_state(1000, 0, 0), {"AIM1-2"}, 0, "m1", refit=False)  # that theme is gone
     assert not keep_last_fit(None, _state(10, 0, 0)[1], ids, 0, "m1", refit=False)
+
+
+def test_run_says_which_categories_kept_their_themes_and_which_were_refitted():
+    from flows.cli import themes_summary
+
+    line = themes_summary({"AIM1": {"segments": 40, "refitted": True}, "AIM2": {"segments": 90, "refitted": False},
+                           "ENC": {"segments": 0, "themes": 0}})
+    assert line.startswith("themes: refitted in AIM1; kept from their last fit in AIM2")
+    assert "--refit-themes" in line and "ENC" not in line
+    assert themes_summary({"ENC": {"segments": 0}}) == "themes: no category has segments yet"
