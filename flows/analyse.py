@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections import deque
 from datetime import datetime, timezone
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -13,7 +12,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
 from tqdm.auto import tqdm
 
-from flows.embeddings import encode_missing, get_embeddings, load_vectors
+from flows.embeddings import VectorLookup, encode_missing, get_embeddings, load_vectors
 from flows.parallel import run_chunks
 from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, transaction
@@ -253,107 +252,105 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
     run_at = datetime.now(timezone.utc).replace(tzinfo=None)
     cats = [c for c in tax.categories if not c.is_other]
 
-    def encode(texts: Sequence[str]) -> np.ndarray:
-        """Statement candidates' vectors, cached like the segments': a refresh re-encodes only new wording."""
-        return get_embeddings(ws, texts)
-
-    for cat in tqdm(cats, desc="themes", unit="category", disable=None):
-        with connect(ws.db_path) as con:
-            seg = category_segments(con, tax.id, cat.code, meta["thresholds"][cat.code])
-            fit, cur = last_fit(con, tax.id, cat.code, seg)
-        current: list[ThemeState] = []
-        if not seg.empty:
-            emb = get_embeddings(ws, seg["text"].tolist())
-            prev_ids = sorted(p.id for p in prev.get(cat.code, []))
-            if keep_last_fit(fit, cur, set(prev_ids), seed, meta["model_version"], refit):
-                number = {tid: i for i, tid in enumerate(prev_ids)}
-                previous = np.array([KeptThemes.NEW if not k else -1 if t is None else number[t]
-                                     for k, t in zip(cur["known"], cur["theme_id"])])
-                themer = KeptThemes(method=fit["method"]).fit(seg["text"].tolist(), emb, previous)
-                fitted, n_fitted, fitted_on = cur["fitted"].to_numpy(), fit["n_fitted"], fit["fitted_on"]
-                kept_ids = prev_ids
-            else:
-                themer = fit_sampled(CategoryThemer(random_state=seed), seg["text"].tolist(), emb, THEME_FIT_SAMPLE,
-                                     seed)
-                fitted, n_fitted, fitted_on = np.ones(len(seg), dtype=bool), len(seg), len(themer.sample_)
-                kept_ids = None
-            found = []
-            for theme in themer.themes_:
-                idx = np.asarray(theme.members)
-                st = summarise_theme(theme.id, theme_evidence(seg.iloc[idx]), emb[idx], theme.keywords, encode)
-                state = ThemeState(theme.centroid, frozenset(seg["answer_id"].iloc[idx]), st.n)
-                found.append((theme, idx, st, state))
-            if kept_ids is not None:  # the same themes: each keeps its id, and its wording while its people do
-                before = {p.id: p for p in prev[cat.code]}
-                matches = [Match(i, kept_ids[t.id], jaccard(s.members, before[kept_ids[t.id]].members) >= 0.5)
-                           for i, (t, _, _, s) in enumerate(found)]
-            else:
-                matches = match_themes(prev.get(cat.code, []), [f[3] for f in found])
-            old_statement = {p.id: p.statement for p in prev.get(cat.code, [])}
-            for (theme, idx, st, state), m in zip(found, matches):
-                if m.previous_id:
-                    state.id = m.previous_id
+    # Statement candidates' vectors are cached like the segments' (a refresh re-encodes only new
+    # wording), looked up through one connection for the whole stage.
+    with VectorLookup(ws) as encode:
+        for cat in tqdm(cats, desc="themes", unit="category", disable=None):
+            seg = category_segments(encode.con, tax.id, cat.code, meta["thresholds"][cat.code])
+            fit, cur = last_fit(encode.con, tax.id, cat.code, seg)
+            current: list[ThemeState] = []
+            if not seg.empty:
+                emb = get_embeddings(ws, seg["text"].tolist(), con=encode.con)
+                prev_ids = sorted(p.id for p in prev.get(cat.code, []))
+                if keep_last_fit(fit, cur, set(prev_ids), seed, meta["model_version"], refit):
+                    number = {tid: i for i, tid in enumerate(prev_ids)}
+                    previous = np.array([KeptThemes.NEW if not k else -1 if t is None else number[t]
+                                         for k, t in zip(cur["known"], cur["theme_id"])])
+                    themer = KeptThemes(method=fit["method"]).fit(seg["text"].tolist(), emb, previous)
+                    fitted, n_fitted, fitted_on = cur["fitted"].to_numpy(), fit["n_fitted"], fit["fitted_on"]
+                    kept_ids = prev_ids
                 else:
-                    highest[cat.code] = highest.get(cat.code, 0) + 1
-                    state.id = f"{cat.code}-{highest[cat.code]}"
-                kept = old_statement[m.previous_id] if m.keep_statement else None
-                state.statement = reusable_statement(kept, [t for t, _ in st.alternatives])
-                current.append(state)
-            pending.append((cat, seg, emb, themer, found, current))
-            fits.append((tax.id, cat.code, seed, meta["model_version"], themer.method_, n_fitted, fitted_on, run_at))
-            label_id = {theme.id: state.id for (theme, *_), state in zip(found, current)}
-            assignment_rows.append(pd.DataFrame({
-                "taxonomy_id": tax.id, "code": cat.code, "answer_id": seg["answer_id"], "seg_index": seg["seg_index"],
-                "theme_id": [label_id.get(int(l)) for l in themer.labels_], "fitted": fitted}))
-            summary[cat.code] = {"segments": len(seg), "themes": len(found), "unthemed": int((themer.labels_ < 0).sum()),
-                                 "method": themer.method_, "fitted_on": fitted_on,
-                                 "refitted": kept_ids is None}
-        else:
-            pending.append((cat, seg, None, None, [], current))
-            summary[cat.code] = {"segments": 0, "themes": 0, "unthemed": 0, "method": None}
-    # One wording per theme across the whole report (an answer often speaks to two categories):
-    # a kept wording stays; otherwise the weaker claim to the same words takes its next-best phrasing.
-    flat = [(f[2], state) for *_, found, current in pending for f, state in zip(found, current)]
-    texts = distinct_statements([st.alternatives for st, _ in flat], [st.n for st, _ in flat],
-                                fixed=[state.statement for _, state in flat],
-                                fallback=[fallback_statement(st.keywords) for st, _ in flat])
-    for (st, state), text in zip(flat, texts):
-        state.statement = text
-    for cat, seg, emb, themer, found, current in pending:  # quotes that back the wording finally printed
-        for (theme, idx, st, _), state in zip(found, current):
-            if state.statement != st.text:
-                st.quotes = theme_quotes(theme_evidence(seg.iloc[idx]), emb[idx], encode([state.statement])[0])
-    for cat, seg, emb, themer, found, current in pending:
-        found_sorted = sorted(zip(found, current), key=lambda x: (-x[0][2].n, x[1].id))
-        for rank, ((theme, idx, st, _), state) in enumerate(found_sorted, 1):
-            detail = st.as_dict() | {"theme_id": state.id, "text": state.statement, "method": themer.method_}
-            theme_rows.append((tax.id, cat.code, state.id, rank, state.statement, st.n,
-                               json.dumps(detail, ensure_ascii=False), theme.centroid.astype(np.float32).tobytes()))
-            for i, c in zip(idx, emb[idx] @ theme.centroid):
-                member_rows.append((tax.id, cat.code, state.id, seg["answer_id"].iat[i], int(seg["seg_index"].iat[i]),
-                                    float(c)))
-        for e in change_log(prev.get(cat.code, []), current):
-            change_rows.append((run_at, tax.id, cat.code, e["theme_id"], e["change"], e["statement"], e["n_before"],
-                                e["n_after"], e.get("statement_before")))
-    with connect(ws.db_path) as con, transaction(con):
-        con.execute("DELETE FROM themes WHERE taxonomy_id = ?", [tax.id])
-        con.execute("DELETE FROM theme_members WHERE taxonomy_id = ?", [tax.id])
-        if theme_rows:
-            con.executemany("INSERT INTO themes (taxonomy_id, code, theme_id, rank, statement, n_people, detail, centroid) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", theme_rows)
-        if member_rows:
-            con.register("m", pd.DataFrame(member_rows, columns=["taxonomy_id", "code", "theme_id", "answer_id",
-                                                                 "seg_index", "centrality"]))
-            con.execute("INSERT INTO theme_members SELECT * FROM m")
-        if change_rows:
-            con.executemany("INSERT INTO theme_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", change_rows)
-        con.execute("DELETE FROM theme_assignments WHERE taxonomy_id = ?", [tax.id])
-        con.execute("DELETE FROM theme_fits WHERE taxonomy_id = ?", [tax.id])
-        if assignment_rows:
-            con.register("assigned", pd.concat(assignment_rows, ignore_index=True))
-            con.execute("INSERT INTO theme_assignments SELECT * FROM assigned")
-        if fits:
-            con.executemany("INSERT INTO theme_fits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", fits)
+                    themer = fit_sampled(CategoryThemer(random_state=seed), seg["text"].tolist(), emb, THEME_FIT_SAMPLE,
+                                         seed)
+                    fitted, n_fitted, fitted_on = np.ones(len(seg), dtype=bool), len(seg), len(themer.sample_)
+                    kept_ids = None
+                found = []
+                for theme in themer.themes_:
+                    idx = np.asarray(theme.members)
+                    st = summarise_theme(theme.id, theme_evidence(seg.iloc[idx]), emb[idx], theme.keywords, encode)
+                    state = ThemeState(theme.centroid, frozenset(seg["answer_id"].iloc[idx]), st.n)
+                    found.append((theme, idx, st, state))
+                if kept_ids is not None:  # the same themes: each keeps its id, and its wording while its people do
+                    before = {p.id: p for p in prev[cat.code]}
+                    matches = [Match(i, kept_ids[t.id], jaccard(s.members, before[kept_ids[t.id]].members) >= 0.5)
+                               for i, (t, _, _, s) in enumerate(found)]
+                else:
+                    matches = match_themes(prev.get(cat.code, []), [f[3] for f in found])
+                old_statement = {p.id: p.statement for p in prev.get(cat.code, [])}
+                for (theme, idx, st, state), m in zip(found, matches):
+                    if m.previous_id:
+                        state.id = m.previous_id
+                    else:
+                        highest[cat.code] = highest.get(cat.code, 0) + 1
+                        state.id = f"{cat.code}-{highest[cat.code]}"
+                    kept = old_statement[m.previous_id] if m.keep_statement else None
+                    state.statement = reusable_statement(kept, [t for t, _ in st.alternatives])
+                    current.append(state)
+                pending.append((cat, seg, emb, themer, found, current))
+                fits.append((tax.id, cat.code, seed, meta["model_version"], themer.method_, n_fitted, fitted_on, run_at))
+                label_id = {theme.id: state.id for (theme, *_), state in zip(found, current)}
+                assignment_rows.append(pd.DataFrame({
+                    "taxonomy_id": tax.id, "code": cat.code, "answer_id": seg["answer_id"], "seg_index": seg["seg_index"],
+                    "theme_id": [label_id.get(int(l)) for l in themer.labels_], "fitted": fitted}))
+                summary[cat.code] = {"segments": len(seg), "themes": len(found), "unthemed": int((themer.labels_ < 0).sum()),
+                                     "method": themer.method_, "fitted_on": fitted_on,
+                                     "refitted": kept_ids is None}
+            else:
+                pending.append((cat, seg, None, None, [], current))
+                summary[cat.code] = {"segments": 0, "themes": 0, "unthemed": 0, "method": None}
+        # One wording per theme across the whole report (an answer often speaks to two categories):
+        # a kept wording stays; otherwise the weaker claim to the same words takes its next-best phrasing.
+        flat = [(f[2], state) for *_, found, current in pending for f, state in zip(found, current)]
+        texts = distinct_statements([st.alternatives for st, _ in flat], [st.n for st, _ in flat],
+                                    fixed=[state.statement for _, state in flat],
+                                    fallback=[fallback_statement(st.keywords) for st, _ in flat])
+        for (st, state), text in zip(flat, texts):
+            state.statement = text
+        for cat, seg, emb, themer, found, current in pending:  # quotes that back the wording finally printed
+            for (theme, idx, st, _), state in zip(found, current):
+                if state.statement != st.text:
+                    st.quotes = theme_quotes(theme_evidence(seg.iloc[idx]), emb[idx], encode([state.statement])[0])
+        for cat, seg, emb, themer, found, current in pending:
+            found_sorted = sorted(zip(found, current), key=lambda x: (-x[0][2].n, x[1].id))
+            for rank, ((theme, idx, st, _), state) in enumerate(found_sorted, 1):
+                detail = st.as_dict() | {"theme_id": state.id, "text": state.statement, "method": themer.method_}
+                theme_rows.append((tax.id, cat.code, state.id, rank, state.statement, st.n,
+                                   json.dumps(detail, ensure_ascii=False), theme.centroid.astype(np.float32).tobytes()))
+                for i, c in zip(idx, emb[idx] @ theme.centroid):
+                    member_rows.append((tax.id, cat.code, state.id, seg["answer_id"].iat[i], int(seg["seg_index"].iat[i]),
+                                        float(c)))
+            for e in change_log(prev.get(cat.code, []), current):
+                change_rows.append((run_at, tax.id, cat.code, e["theme_id"], e["change"], e["statement"], e["n_before"],
+                                    e["n_after"], e.get("statement_before")))
+        with transaction(encode.con) as con:
+            con.execute("DELETE FROM themes WHERE taxonomy_id = ?", [tax.id])
+            con.execute("DELETE FROM theme_members WHERE taxonomy_id = ?", [tax.id])
+            if theme_rows:
+                con.executemany("INSERT INTO themes (taxonomy_id, code, theme_id, rank, statement, n_people, detail, centroid) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", theme_rows)
+            if member_rows:
+                con.register("m", pd.DataFrame(member_rows, columns=["taxonomy_id", "code", "theme_id", "answer_id",
+                                                                     "seg_index", "centrality"]))
+                con.execute("INSERT INTO theme_members SELECT * FROM m")
+            if change_rows:
+                con.executemany("INSERT INTO theme_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", change_rows)
+            con.execute("DELETE FROM theme_assignments WHERE taxonomy_id = ?", [tax.id])
+            con.execute("DELETE FROM theme_fits WHERE taxonomy_id = ?", [tax.id])
+            if assignment_rows:
+                con.register("assigned", pd.concat(assignment_rows, ignore_index=True))
+                con.execute("INSERT INTO theme_assignments SELECT * FROM assigned")
+            if fits:
+                con.executemany("INSERT INTO theme_fits VALUES (?, ?, ?, ?, ?, ?, ?, ?)", fits)
     return summary
 
 
