@@ -243,16 +243,20 @@ def _keyword_cover(text: str, keywords: Sequence[str]) -> float:
     return hits / max(1, min(6, len(keywords)))
 
 
-def _rare_names(text: str, member_texts: Sequence[str]) -> int:
+def _rare_names(text: str, member_low: Sequence[str], counts: dict[str, int]) -> int:
     """Capitalised words inside the clause (place or service names) that few of the theme's
-    members use: a statement for many people should not name one person's surgery."""
-    n = len(member_texts)
-    low = [t.casefold() for t in member_texts]
+    members use: a statement for many people should not name one person's surgery.
+    `member_low` holds the members casefolded; `counts` remembers each word's member count, since
+    a theme's candidate clauses share most of their names (thousands of members at scale)."""
+    n = len(member_low)
     rare = 0
     for w in _WORD.findall(text)[1:]:
         if w[:1].isupper() and not w.isupper() and w.casefold() not in _COMMON_LOWER:
-            df = sum(1 for t in low if re.search(rf"\b{re.escape(w.casefold())}\b", t))
-            if df < max(2, 0.1 * n):
+            key = w.casefold()
+            if key not in counts:
+                pattern = re.compile(rf"\b{re.escape(key)}\b")
+                counts[key] = sum(1 for t in member_low if pattern.search(t))
+            if counts[key] < max(2, 0.1 * n):
                 rare += 1
     return rare
 
@@ -293,6 +297,7 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
     sim = ce @ centroid
     # How many of the theme's segments say much the same: a statement should speak for many.
     support = (ce @ seg_emb.T >= 0.5).mean(axis=1)
+    member_low, name_counts = [t.casefold() for t in segments], {}
     out = []
     for c, s, sup in zip(clauses, sim, support):
         raw = raw_of[c]
@@ -304,7 +309,7 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
                  - (0.35 if anecdote else 0.0)
                  - (0.1 if _PRAISE.search(c) and not ask else 0.0)
                  - 0.06 * max(0, commas - 1) - (0.05 if commas and not ask else 0.0)
-                 - 0.08 * min(2, _rare_names(c, segments))
+                 - 0.08 * min(2, _rare_names(c, member_low, name_counts))
                  - (0.1 if _PREP_START.match(c) else 0.0)
                  - 0.05 * bool(_LOOSE_PRONOUN.search(c))
                  - 0.15 * bool(re.search(r"\b(?:them|they|these|those|this)\b", " ".join(c.split()[:4]), re.I))
