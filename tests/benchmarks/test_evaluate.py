@@ -30,3 +30,18 @@ def test_label_columns_map_to_codes_by_title(evaluate):
         evaluate.px_label_taxonomy(px, columns + ["Car parks"], used)
     with pytest.raises(SystemExit, match="not columns"):
         evaluate.px_label_taxonomy(px, columns[:5], used)
+
+
+def test_segment_mean_embeddings_average_the_answers_sentences(evaluate, tmp_path, monkeypatch):
+    import numpy as np
+
+    from nlp.embed import embed
+
+    monkeypatch.setenv("ENGAGE_BENCH_CACHE", str(tmp_path))
+    texts = ["Keep A&E open at West Cumberland. Parking there costs far too much.", "More GP appointments please."]
+    got = evaluate.answer_embeddings(texts, "segment-mean")
+    parts = embed(["Keep A&E open at West Cumberland.", "Parking there costs far too much."])
+    mean = parts.mean(axis=0)
+    np.testing.assert_allclose(got[0], mean / np.linalg.norm(mean), atol=1e-5)
+    np.testing.assert_allclose(got[1], embed(texts[1:])[0], atol=1e-5)
+    np.testing.assert_allclose(evaluate.answer_embeddings(texts, "answer"), embed(texts), atol=1e-5)
