@@ -227,7 +227,8 @@ def engagement(args) -> dict:
 
     sentiment = evaluate_sentiment(texts, df["sentiment"].to_numpy(dtype=object), emb, groups, args.folds)
     default = variants["default"]
-    return {"dataset": "engagement-2019", "embeddings": args.embeddings, "taxonomy": tax.id, "n": len(texts), "folds": args.folds,
+    return {"dataset": "engagement-2019", "embeddings": args.embeddings, "taxonomy": tax.id, "n": len(texts),
+            "folds": args.folds,
             **{k: default[k] for k in ("micro_f1", "macro_f1", "micro_f1_with_other", "macro_f1_with_other",
                                        "per_label", "fit_seconds", "predict_seconds")},
             "fit_seconds_all_rows": full_fit_s, "variants": variants, "sentiment": sentiment}
@@ -351,7 +352,8 @@ def pxtextmining(args) -> dict:
     print(f"\ndefault: micro {default['micro_f1']:.3f} / macro {default['macro_f1']:.3f} "
           f"(goal micro >= 0.82 and macro >= 0.66: {'met' if goal else 'not met'}); fit "
           f"{default['fit_seconds']:.0f}s on {tr.sum()} answers, predict {default['predict_seconds']:.2f}s")
-    return {"dataset": "pxtextmining", "embeddings": args.embeddings, "taxonomy": full.id, "n_train": int(tr.sum()), "n_test": int((~tr).sum()),
+    return {"dataset": "pxtextmining", "embeddings": args.embeddings, "taxonomy": full.id,
+            "n_train": int(tr.sum()), "n_test": int((~tr).sum()),
             **{k: default[k] for k in ("micro_f1", "macro_f1", "per_label", "fit_seconds", "predict_seconds")},
             "variants": variants, "peers": peers}
 

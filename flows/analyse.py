@@ -297,12 +297,15 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
                     state.statement = reusable_statement(kept, [t for t, _ in st.alternatives])
                     current.append(state)
                 pending.append((cat, seg, emb, themer, found, current))
-                fits.append((tax.id, cat.code, seed, meta["model_version"], themer.method_, n_fitted, fitted_on, run_at))
+                fits.append((tax.id, cat.code, seed, meta["model_version"], themer.method_, n_fitted, fitted_on,
+                             run_at))
                 label_id = {theme.id: state.id for (theme, *_), state in zip(found, current)}
                 assignment_rows.append(pd.DataFrame({
-                    "taxonomy_id": tax.id, "code": cat.code, "answer_id": seg["answer_id"], "seg_index": seg["seg_index"],
+                    "taxonomy_id": tax.id, "code": cat.code, "answer_id": seg["answer_id"],
+                    "seg_index": seg["seg_index"],
                     "theme_id": [label_id.get(int(l)) for l in themer.labels_], "fitted": fitted}))
-                summary[cat.code] = {"segments": len(seg), "themes": len(found), "unthemed": int((themer.labels_ < 0).sum()),
+                summary[cat.code] = {"segments": len(seg), "themes": len(found),
+                                     "unthemed": int((themer.labels_ < 0).sum()),
                                      "method": themer.method_, "fitted_on": fitted_on,
                                      "refitted": kept_ids is None}
             else:
@@ -327,8 +330,8 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
                 theme_rows.append((tax.id, cat.code, state.id, rank, state.statement, st.n,
                                    json.dumps(detail, ensure_ascii=False), theme.centroid.astype(np.float32).tobytes()))
                 for i, c in zip(idx, emb[idx] @ theme.centroid):
-                    member_rows.append((tax.id, cat.code, state.id, seg["answer_id"].iat[i], int(seg["seg_index"].iat[i]),
-                                        float(c)))
+                    member_rows.append((tax.id, cat.code, state.id, seg["answer_id"].iat[i],
+                                        int(seg["seg_index"].iat[i]), float(c)))
             for e in change_log(prev.get(cat.code, []), current):
                 change_rows.append((run_at, tax.id, cat.code, e["theme_id"], e["change"], e["statement"], e["n_before"],
                                     e["n_after"], e.get("statement_before")))
@@ -336,8 +339,8 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
             con.execute("DELETE FROM themes WHERE taxonomy_id = ?", [tax.id])
             con.execute("DELETE FROM theme_members WHERE taxonomy_id = ?", [tax.id])
             if theme_rows:
-                con.executemany("INSERT INTO themes (taxonomy_id, code, theme_id, rank, statement, n_people, detail, centroid) "
-                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", theme_rows)
+                con.executemany("INSERT INTO themes (taxonomy_id, code, theme_id, rank, statement, n_people, detail, "
+                                "centroid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", theme_rows)
             if member_rows:
                 con.register("m", pd.DataFrame(member_rows, columns=["taxonomy_id", "code", "theme_id", "answer_id",
                                                                      "seg_index", "centrality"]))

@@ -12,7 +12,6 @@ import contextlib
 from typing import Iterator, Sequence
 
 import duckdb
-
 import numpy as np
 import pandas as pd
 from prefect import task
