@@ -164,12 +164,16 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
     measured. `co_occurrence=True` stacks a second logistic regression per label on every label's
     calibrated out-of-fold log-odds (so "hospital food" can lean on "waste"); it did not help on
     either benchmark, and its probabilities are no longer monotone in the label's own raw score.
+    `n_jobs` > 1 fits labels in threads: faster, but liblinear's random generator is one C state
+    for the whole process, so threads fitting at once interleave its draws and the same labels give
+    models that differ in the last digits from fit to fit. The default fits one label at a time and
+    is reproducible bit for bit.
     """
 
     def __init__(self, codes: Sequence[str] = (), other_code: str | None = None, model: str = "svm",
                  C: float = 0.5, char_ngrams: bool = True, embedding_weight: float = 1.0, calibrate: bool = True,
                  threshold_shrinkage: float = 0.5, co_occurrence: bool = False, context_weight: float = 1.0,
-                 n_folds: int = 5, random_state: int = 0, n_jobs: int | None = 2):
+                 n_folds: int = 5, random_state: int = 0, n_jobs: int | None = 1):
         self.codes = codes
         self.other_code = other_code
         self.model = model
@@ -208,10 +212,13 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
     def _fit_label(self, X: sparse.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
         if y.min() == y.max():  # a label with no (or only) examples: a constant, not a crash
             return np.zeros(X.shape[1], dtype=np.float32), _CONSTANT_SCORE if y[0] else -_CONSTANT_SCORE
+        # liblinear visits the examples in a random order: a fixed seed, or each fit would draw one
+        # from numpy's global generator and the same labels would give slightly different models.
         if self.model == "svm":
-            m = LinearSVC(C=self.C, class_weight="balanced", max_iter=10000)
+            m = LinearSVC(C=self.C, class_weight="balanced", max_iter=10000, random_state=self.random_state)
         else:
-            m = LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000, solver="liblinear")
+            m = LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000, solver="liblinear",
+                                   random_state=self.random_state)
         m.fit(X, y)
         return m.coef_[0].astype(np.float32), float(m.intercept_[0])
 
@@ -220,7 +227,7 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
         vecs = [v.fit(context) if isinstance(v, ContextFeatures) else v.fit(texts)
                 for v in self._vectorisers(context is not None)]
         X = self._features(vecs, texts, emb, context)
-        # liblinear releases the GIL, so threads parallelise without copying X to workers.
+        # liblinear releases the GIL, so threads parallelise without copying X (see n_jobs).
         fitted = Parallel(n_jobs=self.n_jobs, prefer="threads")(
             delayed(self._fit_label)(X, Y[:, j]) for j in range(Y.shape[1]))
         W = np.column_stack([w for w, _ in fitted]) if fitted else np.zeros((X.shape[1], 0), np.float32)
@@ -295,9 +302,9 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
                 continue
             for train, test in splits:
                 if y[train].min() < y[train].max():
-                    oof[test, j] = LogisticRegression(C=0.1, solver="liblinear").fit(Z[train], y[train]) \
-                        .predict_proba(Z[test])[:, 1]
-            models.append(LogisticRegression(C=0.1, solver="liblinear").fit(Z, y))
+                    stage = LogisticRegression(C=0.1, solver="liblinear", random_state=0)
+                    oof[test, j] = stage.fit(Z[train], y[train]).predict_proba(Z[test])[:, 1]
+            models.append(LogisticRegression(C=0.1, solver="liblinear", random_state=0).fit(Z, y))
         return models, oof
 
     def predict_proba(self, texts: Sequence[str], embeddings: np.ndarray | None = None,
