@@ -46,7 +46,7 @@ SHARED = ROOT.parent / "shared/data"
 sys.path.insert(0, str(ROOT))
 
 from flows.settings import resolve_taxonomy  # noqa: E402
-from nlp.classify import TaxonomyClassifier, labels_to_matrix  # noqa: E402
+from nlp.classify import Segments, TaxonomyClassifier, labels_to_matrix  # noqa: E402
 from nlp.embed import MODEL_VERSION, embed  # noqa: E402
 from nlp.preprocess import preprocess  # noqa: E402
 from nlp.sentiment import SentimentClassifier  # noqa: E402
@@ -56,13 +56,17 @@ from nlp.zeroshot import ZeroShotClassifier  # noqa: E402
 # name -> (what it is, TaxonomyClassifier parameters). "default" is the shipped model; the
 # variants below "no-context" change one thing each from it (so they, too, see words only).
 VARIANTS: dict[str, tuple[str, dict]] = {
-    "default": ("SVM, words+chars+embeddings+question/source, Platt, shrunk thresholds", {}),
+    "default": ("SVM, words+chars+embeddings+question/source, segments lift answers, Platt, shrunk thresholds",
+                {}),
+    "answers-only": ("default, answers scored whole (segments do not lift them)", dict(segment_weight=0.0)),
+    "segment-max": ("default, answers lifted all the way to their best segment", dict(segment_weight=1.0)),
     "no-context": ("default on the words alone (no question/source)", {}),
     "context-0.5": ("default, question/source features at weight 0.5", dict(context_weight=0.5)),
     "context-oof-thresholds": ("default, thresholds not shrunk towards 0.5", dict(threshold_shrinkage=0.0)),
     "context-C1": ("default with C=1 (less regularised SVMs)", dict(C=1.0)),
     "baseline": ("first model: LR, words+embeddings, OOF thresholds",
-                 dict(model="logreg", C=4.0, char_ngrams=False, calibrate=False, threshold_shrinkage=0.0)),
+                 dict(model="logreg", C=4.0, char_ngrams=False, calibrate=False, threshold_shrinkage=0.0,
+                      segment_weight=0.0)),
     "logreg-chars": ("LR, words+chars+embeddings, OOF thresholds",
                      dict(model="logreg", C=4.0, calibrate=False, threshold_shrinkage=0.0)),
     "logreg-chars-platt": ("LR, words+chars+embeddings, Platt, shrunk thresholds", dict(model="logreg", C=4.0)),
@@ -73,7 +77,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "co-occurrence": ("no-context + stacked LR on all labels' OOF log-odds", dict(co_occurrence=True)),
 }
 # Variants fitted and scored with each answer's context (question, source) as well as its text.
-CONTEXT_VARIANTS = {"default", "context-0.5", "context-oof-thresholds", "context-C1"}
+CONTEXT_VARIANTS = {"default", "answers-only", "segment-max", "context-0.5", "context-oof-thresholds", "context-C1"}
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -102,6 +106,14 @@ def answer_embeddings(texts: list[str], how: str) -> np.ndarray:
     print(f"segment-mean embeddings: {len(distinct)} distinct segments for {len(texts)} answers "
           f"(whole answers + segments: {len(set(texts) | set(distinct))} texts)")
     return out / np.linalg.norm(out, axis=1, keepdims=True).clip(1e-9)
+
+
+def answer_segments(texts: list[str]) -> Segments:
+    """Each answer's sentence segments (as the pipeline cuts them) with their cached vectors."""
+    segments = Segments.from_lists([[s.text for s in p.segments] for p in preprocess(texts)])
+    distinct = list(dict.fromkeys(segments.texts))
+    vecs, row = cached_embeddings(distinct), {t: i for i, t in enumerate(distinct)}
+    return Segments(segments.texts, segments.owner, vecs[[row[t] for t in segments.texts]])
 
 
 def scores(Y: np.ndarray, P: np.ndarray, codes: list[str]) -> dict:
@@ -158,7 +170,8 @@ def respondent_groups(df: pd.DataFrame, id_map: Path | None) -> np.ndarray:
 
 
 def cross_validate(make: Callable[[], TaxonomyClassifier], texts: list[str], Y: np.ndarray, emb: np.ndarray,
-                   groups: np.ndarray, folds: int, context: list[dict] | None = None) -> tuple[np.ndarray, float, float]:
+                   groups: np.ndarray, folds: int, context: list[dict] | None = None,
+                   segments: Segments | None = None) -> tuple[np.ndarray, float, float]:
     """Out-of-fold 0/1 predictions, mean fit seconds per fold, total predict seconds."""
     P = np.zeros_like(Y)
     fit_s = pred_s = 0.0
@@ -168,10 +181,11 @@ def cross_validate(make: Callable[[], TaxonomyClassifier], texts: list[str], Y: 
     for train, test in GroupKFold(n_splits=folds).split(texts, groups=groups):
         t = time.perf_counter()
         clf = make().fit([texts[i] for i in train], Y[train], embeddings=emb[train], groups=groups[train],
-                         context=part(train))
+                         context=part(train), segments=None if segments is None else segments.of(train))
         fit_s += time.perf_counter() - t
         t = time.perf_counter()
-        P[test] = clf.predict([texts[i] for i in test], embeddings=emb[test], context=part(test))
+        P[test] = clf.predict([texts[i] for i in test], embeddings=emb[test], context=part(test),
+                              segments=None if segments is None else segments.of(test))
         pred_s += time.perf_counter() - t
     return P, fit_s / folds, pred_s
 
@@ -184,6 +198,7 @@ def engagement(args) -> dict:
     groups = respondent_groups(df, args.id_map)
     context = [{"question": q, "source": s} for q, s in zip(df["question"], df["source"])]
     emb = answer_embeddings(texts, args.embeddings)
+    segments = answer_segments(texts)
     aims = [j for j, c in enumerate(tax.codes) if c != tax.other_code]
     aim_codes = [tax.codes[j] for j in aims]
 
@@ -200,7 +215,7 @@ def engagement(args) -> dict:
         desc, params = VARIANTS[name]
         P, fit_s, pred_s = cross_validate(lambda: TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code,
                                                                      **params), texts, Y, emb, groups, args.folds,
-                                          context if name in CONTEXT_VARIANTS else None)
+                                          context if name in CONTEXT_VARIANTS else None, segments)
         variants[name] = {"description": desc, "params": params, **evaluate(P),
                           "fit_seconds": fit_s, "predict_seconds": pred_s}
         print(f"  {name}: macro F1 {variants[name]['macro_f1']:.3f} ({fit_s:.1f}s per fold)", flush=True)
@@ -212,7 +227,8 @@ def engagement(args) -> dict:
                              **evaluate(Pz), "fit_seconds": 0.0, "predict_seconds": time.perf_counter() - t}
 
     t = time.perf_counter()
-    TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code).fit(texts, Y, embeddings=emb, groups=groups)
+    TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code).fit(texts, Y, embeddings=emb, groups=groups,
+                                                                       context=context, segments=segments)
     full_fit_s = time.perf_counter() - t
 
     cols = [("micro F1", "micro_f1"), ("macro F1", "macro_f1"), ("micro+OTHER", "micro_f1_with_other"),
@@ -292,6 +308,8 @@ def pxtextmining(args) -> dict:
     Y = df[labels].fillna(0).to_numpy().astype(np.int8)
     tr = (df["split"] == "train").to_numpy()
     emb = answer_embeddings(texts, args.embeddings)
+    segments = answer_segments(texts)
+    train_idx, test_idx = np.flatnonzero(tr), np.flatnonzero(~tr)
     T = np.asarray(texts, dtype=object)
     # An answer's context: the FFT question it answers and the service it is about.
     ctx = np.empty(len(df), dtype=object)
@@ -308,10 +326,12 @@ def pxtextmining(args) -> dict:
         # they stay comparable (no label is made exclusive of the others).
         use = name in CONTEXT_VARIANTS
         clf = TaxonomyClassifier(codes=codes, **params).fit(train_texts, Y[tr], embeddings=emb[tr],
-                                                            context=list(ctx[tr]) if use else None)
+                                                            context=list(ctx[tr]) if use else None,
+                                                            segments=segments.of(train_idx))
         fit_s = time.perf_counter() - t
         t = time.perf_counter()
-        P = clf.predict(test_texts, embeddings=emb[~tr], context=list(ctx[~tr]) if use else None)
+        P = clf.predict(test_texts, embeddings=emb[~tr], context=list(ctx[~tr]) if use else None,
+                        segments=segments.of(test_idx))
         pred_s = time.perf_counter() - t
         variants[name] = {"description": desc, "params": params, **scores(Y[~tr], P, codes),
                           "fit_seconds": fit_s, "predict_seconds": pred_s}

@@ -18,6 +18,7 @@ from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, transaction
 from flows.timing import stage
 from flows.train import answer_context, load_model, load_sentiment
+from nlp.classify import Segments
 from nlp.summarise import (distinct_statements, fallback_statement, reusable_statement, summarise_theme,
                            theme_quotes)
 from nlp.stability import Match, ThemeState, change_log, jaccard, match_themes
@@ -39,12 +40,14 @@ THEME_REFIT_SHARE = 0.05
 
 @task(cache_policy=NONE)
 def score_chunk(clf, sentiment, answers: list[str], answer_emb: np.ndarray, segments: list[str],
-                segment_emb: np.ndarray, answer_context: list[dict], segment_context: list[dict]) -> dict:
+                segment_emb: np.ndarray, answer_context: list[dict], segment_owner: np.ndarray) -> dict:
     """Category scores, and sentiment when there is a model, for one chunk of answers and their
-    segments: the heavy part of classification, run on a Dask worker when the flow has a cluster.
-    A segment is scored in its answer's context (question and source)."""
-    out = {"answers": clf.predict_proba(answers, answer_emb, context=answer_context),
-           "segments": clf.predict_proba(segments, segment_emb, context=segment_context)}
+    segments (`segment_owner[i]`: the position of segment i's answer in `answers`): the heavy part
+    of classification, run on a Dask worker when the flow has a cluster. A segment is scored in its
+    answer's context (question and source), and lifts its answer's scores (nlp.classify)."""
+    answer_p, segment_p = clf.predict_proba_with_segments(
+        answers, answer_emb, context=answer_context, segments=Segments(segments, segment_owner, segment_emb))
+    out = {"answers": answer_p, "segments": segment_p}
     if sentiment is not None:
         out["answer_sentiment"] = sentiment.predict(answers, answer_emb)
         out["segment_sentiment"] = sentiment.predict(segments, segment_emb)
@@ -96,11 +99,11 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
             with connect(ws.db_path) as con:
                 seg = _segments_of(con, part["answer_id"])
             queued.append((part, seg))
-            context = dict(zip(part["answer_id"], answer_context(part)))
+            place = {a: i for i, a in enumerate(part["answer_id"])}
             yield {"answers": part["text"].tolist(), "answer_emb": load_vectors(ws, part["text"].tolist()),
                    "segments": seg["text"].tolist(), "segment_emb": load_vectors(ws, seg["text"].tolist()),
-                   "answer_context": [context[a] for a in part["answer_id"]],
-                   "segment_context": [context[a] for a in seg["answer_id"]]}
+                   "answer_context": answer_context(part),
+                   "segment_owner": np.array([place[a] for a in seg["answer_id"]], dtype=np.int64)}
 
     with stage("score", len(todo)):
         for out in run_chunks(score_chunk, chunks(), clf=clf, sentiment=sentiment):

@@ -20,14 +20,15 @@ from sklearn.metrics import f1_score
 from flows.embeddings import get_embeddings
 from flows.files import atomic_write_bytes, atomic_write_text
 from flows.settings import Workspace, resolve_taxonomy, workspace
-from nlp.classify import TaxonomyClassifier, labels_to_matrix
+from nlp.classify import Segments, TaxonomyClassifier, labels_to_matrix
 from nlp.embed import MODEL_VERSION
+from nlp.preprocess import preprocess
 from nlp.redact import default_redactor
 from nlp.sentiment import SENTIMENTS, SentimentClassifier
 from nlp.taxonomy import Taxonomy
 from nlp.zeroshot import ZeroShotClassifier
 
-CLASSIFIER_VERSION = "tfidf+chars+minilm+context-ovr-svm-platt-v3"
+CLASSIFIER_VERSION = "tfidf+chars+minilm+context+segments-ovr-svm-platt-v4"
 ZERO_SHOT_VERSION = "minilm-prototypes-v1"
 # Below this many labelled answers a trained model is worse than zero-shot similarity to the
 # category descriptions (5-fold thresholds on a handful of examples are noise), so a taxonomy
@@ -127,6 +128,12 @@ def answer_context(df: pd.DataFrame) -> list[dict[str, str]]:
     return [{"question": q, "source": s} for q, s in zip(df["question"], df["source"])]
 
 
+def answer_segments(ws: Workspace, texts: list[str]) -> Segments:
+    """The answers' sentence segments, as ingest cuts them, with their (cached) vectors."""
+    segments = Segments.from_lists([[seg.text for seg in p.segments] for p in preprocess(texts)])
+    return Segments(segments.texts, segments.owner, get_embeddings(ws, segments.texts))
+
+
 def load_sentiment(ws: Workspace, tax: Taxonomy) -> SentimentClassifier | None:
     """The sentiment model trained from this taxonomy's labels, if they had a sentiment column."""
     path = model_dir(ws, tax) / "sentiment.joblib"
@@ -169,8 +176,10 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
         texts = df["text"].tolist()
         Y = labels_to_matrix([l.split(";") for l in df["labels"]], tax.codes)
         emb = get_embeddings(ws, texts)
+        segments = answer_segments(ws, texts)
         clf = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code)
-        clf.fit(texts, Y, embeddings=emb, groups=df["group"].to_numpy(), context=answer_context(df))
+        clf.fit(texts, Y, embeddings=emb, groups=df["group"].to_numpy(), context=answer_context(df),
+                segments=segments)
         oof_pred = clf.decide(clf.oof_scores_)
         has = Y.sum(axis=0) > 0
         sentiment = _fit_sentiment(df, emb)

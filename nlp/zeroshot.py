@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from nlp import embed as embed_mod
-from nlp.classify import apply_thresholds
+from nlp.classify import Segments, apply_thresholds
 from nlp.taxonomy import Taxonomy
 
 
@@ -112,6 +112,15 @@ class ZeroShotClassifier(BaseEstimator, ClassifierMixin):
             best_sub = np.delete(S, o, axis=1).max(axis=1) if S.shape[1] > 1 else np.full(len(S), -1.0)
             P[:, o] = np.maximum(P[:, o], _sigmoid((self.floor - best_sub) / self.temperature))
         return P
+
+    def predict_proba_with_segments(self, texts: Sequence[str], embeddings: np.ndarray | None = None,
+                                    context: Sequence[Mapping[str, str]] | None = None,
+                                    segments: Segments | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The trained classifier's interface: answers and segments each scored on their own (an
+        answer is not lifted by its segments, which is measured only for the trained model)."""
+        seg = np.zeros((0, len(self.codes))) if segments is None else \
+            self.predict_proba(segments.texts, segments.embeddings)
+        return self.predict_proba(texts, embeddings), seg
 
     def decide(self, scores: np.ndarray) -> np.ndarray:
         """As the trained classifier: thresholds, the best label if none passes, 'other' exclusive."""

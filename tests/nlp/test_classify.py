@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from flows.settings import resolve_taxonomy
-from nlp.classify import TaxonomyClassifier, best_threshold, labels_to_matrix
+from nlp.classify import Segments, TaxonomyClassifier, best_threshold, labels_to_matrix, raise_towards_segments
+from nlp.preprocess import preprocess
 from nlp.embed import embed
 
 
@@ -169,3 +170,55 @@ def test_context_is_optional_and_used_when_given(sample):
     # A model fitted without context ignores one given at prediction.
     plain = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code).fit(texts[:200], Y[:200], embeddings=emb[:200])
     assert np.allclose(plain.predict_proba(*rest), plain.predict_proba(*rest, context=ctx[200:]))
+
+
+def test_segments_lift_an_answer_half_way_to_its_best_segment_and_never_lower_it():
+    raw = np.array([[0.0, 1.0], [-1.0, -1.0], [2.0, 0.0]])
+    seg_raw = np.array([[-2.0, 3.0], [1.0, -3.0], [0.0, 5.0], [4.0, 0.0]])
+    owner = np.array([1, 0, 0, 1])  # any order; answer 2 has no segments
+    lifted = raise_towards_segments(raw, seg_raw, owner, 0.5)
+    np.testing.assert_allclose(lifted, [[0.5, 3.0], [1.5, 1.0], [2.0, 0.0]])
+    np.testing.assert_array_equal(raise_towards_segments(raw, seg_raw, owner, 0.0), raw)
+    assert (raise_towards_segments(raw, seg_raw, owner, 1.0) >= raw).all()
+
+
+def test_segments_of_some_answers_are_renumbered_to_their_place():
+    s = Segments.from_lists([["a1", "a2"], [], ["c1"], ["d1", "d2"]], embeddings=np.arange(5.0)[:, None])
+    sub = s.of(np.array([3, 0]))
+    assert sub.texts == ["a1", "a2", "d1", "d2"] and sub.owner.tolist() == [1, 1, 0, 0]
+    assert sub.embeddings[:, 0].tolist() == [0.0, 1.0, 3.0, 4.0]
+    assert s.of(np.array([1])).texts == []
+
+
+def _with_segments(texts: list[str], per_answer: list[list[str]]) -> Segments:
+    flat = [t for ss in per_answer for t in ss]
+    return Segments.from_lists(per_answer, embed(flat) if flat else np.zeros((0, 384), np.float32))
+
+
+def test_a_long_answer_counts_towards_what_its_one_sentence_plainly_says(sample):
+    tax, texts, Y, emb = sample
+    segs = _with_segments(texts, [[s.text for s in p.segments] for p in preprocess(texts)])
+    clf = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code).fit(
+        texts[:300], Y[:300], embeddings=emb[:300], segments=segs.of(np.arange(300)))
+    plain = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code, segment_weight=0.0).fit(
+        texts[:300], Y[:300], embeddings=emb[:300], segments=segs.of(np.arange(300)))
+    # Two sentences on the estate and travel, one on the workforce: the whole answer's vector
+    # leans away from the workforce; its sentence does not.
+    long = ("The hospital buildings are old and falling apart and the car park is always full. "
+            "The bus from the villages only runs twice a day so people cannot get to appointments. "
+            "Nurses are exhausted and leaving because the rotas are impossible.")
+    parts = [s.text for s in next(preprocess([long])).segments]
+    assert len(parts) == 3
+    ena = tax.codes.index("ENA")
+    lifted, per_segment = clf.predict_proba_with_segments([long], segments=_with_segments([long], [parts]))
+    alone = clf.predict_proba([long])
+    assert per_segment.shape == (3, len(tax.codes))
+    assert lifted[0, ena] > alone[0, ena]
+    assert per_segment[2, ena] > lifted[0, ena]  # half-way, not all the way, to the sentence
+    # Raw scores only rise, and with weight 0 the segments change nothing.
+    np.testing.assert_array_equal(plain.predict_proba([long], segments=_with_segments([long], [parts])),
+                                  plain.predict_proba([long]))
+    # The thresholds were tuned on lifted out-of-fold scores, as prediction gives them.
+    assert not np.array_equal(clf.oof_scores_, plain.oof_scores_)
+    held_out = segs.of(np.arange(300, len(texts)))
+    assert (clf.predict(texts[300:], embeddings=emb[300:], segments=held_out) == Y[300:]).mean() > 0.8
