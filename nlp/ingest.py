@@ -315,7 +315,7 @@ def _melt(table: pd.DataFrame, info: ExportInfo, name: str, source: str | None, 
     ids = rows[info.id_column] if info.id_column else pd.Series(
         [str(i) for i in range(first_row, first_row + len(rows))], dtype="str")
     flags = pd.Series(seen.flags(rows, ids), dtype=bool)
-    meta = {_unclash(c): rows[c] for c in info.metadata_columns}
+    meta = {_unclash(c): _withheld(rows[c], info.metadata_roles.get(c)) for c in info.metadata_columns}
     parts = {}
     for order, column in enumerate(info.question_columns):
         question = pd.Series(question_text.get(column, column), index=rows.index, dtype="str")
@@ -345,6 +345,20 @@ def _melt(table: pd.DataFrame, info: ExportInfo, name: str, source: str | None, 
     result = out[columns].astype("str").reset_index(drop=True)
     result["double_submission"] = out["double_submission"].to_numpy(dtype=bool)
     return result
+
+
+# A column that holds who someone is keeps only that something was given: a name outside the
+# redactor's gazetteer ("Chidi Okafor") would otherwise be stored as typed.
+_IDENTITY_PLACEHOLDERS = {"name": "[NAME]", "email": "[EMAIL]", "ip_address": "[IP_ADDRESS]"}
+_NOT_GIVEN = {"", "anonymous", "anon", "n/a", "na", "none", "-", "prefer not to say", "not given"}
+
+
+def _withheld(values: pd.Series, role: str | None) -> pd.Series:
+    """A name, e-mail or IP address column's values replaced by their placeholder; others as read."""
+    if role not in _IDENTITY_PLACEHOLDERS:
+        return values
+    given = ~values.fillna("").astype(str).str.strip().str.casefold().isin(_NOT_GIVEN)
+    return values.where(~given, _IDENTITY_PLACEHOLDERS[role])
 
 
 def _check_source(source: str | None) -> None:

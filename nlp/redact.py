@@ -8,6 +8,8 @@ first names, titles) live in config/redaction.yaml.
 """
 from __future__ import annotations
 
+import gzip
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -131,9 +133,16 @@ _CUE_RELATION = re.compile(
     rf"(?:{_FAMILY}|partner|friend|neighbour|carer|midwife|nurse|gp|doctor|consultant|matron|manager|boss|"
     r"colleague|health[ ]+visitor|social[ ]+worker|key[ ]+worker|support[ ]+worker|care[ ]+co-?ordinator|physio)"
     rf"|\bour[ ]+(?:{_FAMILY}))[ ]*[(,]?[ ]*$")
+# A job before an unknown word, possessive or not: "ask nurse Bernadette", "the porter Tomasz".
+_CUE_ROLE = re.compile(r"(?i)\b(?:nurse|doctor|dr|midwife|matron|sister|receptionist|porter|paramedic|carer|"
+                       r"physio|consultant|surgeon|pharmacist|gp|manager|colleague|neighbour)[ ]*[,(]?[ ]*$")
+# A place of work after an unknown word: "Krzysztof from the ambulance crew", "Chidi on reception".
+_AT_WORK = re.compile(r"(?i)[ ]+(?:from|on|at|in)[ ]+(?:the[ ]+)?(?:front[ ]+)?(?:reception|desk|ward|ambulance|"
+                      r"crew|switchboard|pharmacy|phones?|team|night[ ]+shift|day[ ]+shift)\b")
 _CUE_WEAK = re.compile(
     r"(?i)(?:\b(?:ask|asked|asking|speak|spoke|speaking|talk|talked|thanks|thank[ ]+you)[ ]+(?:for|to)"
     r"|\bcontact(?:[ ]+details)?(?:[ ]+for[ ]+[\w -]+)?[ ]*:|\bcontact|\bthank|\b(?:i['’]?m|i[ ]+am)"
+    r"|\b(?:ring|phone|call|text|e-?mail|message|ask|see|tell)"
     r"|\bthis[ ]+is|\bcalled|\bnamed|\bcall[ ]+back[ ]*:|\bdetails[ ]*:)[ ]*[:,-]?[ ]*$")
 
 
@@ -142,10 +151,16 @@ class Redactor:
 
     ``word_like_names`` are first names that are also ordinary words ("Will", "Grace", "Bill");
     they count as names only with a capitalised surname after them or after a name cue.
+    ``english_words`` (default_redactor: spaCy's English lemma index) lets names outside the
+    gazetteer be found: a capitalised word that is not English, not a first name and not a safe
+    term counts as a name after a cue ("my son Jayden", "contact Aleksandra", "nurse Bernadette"),
+    beside another such word ("Chidi Okafor"), before a place of work ("Krzysztof from the
+    ambulance crew"), and in lower case after a title ("dr whitfield").
     """
 
     def __init__(self, safe_terms: Iterable[str] = (), first_names: Iterable[str] = (),
-                 titles: Iterable[str] = (), *, word_like_names: Iterable[str] = ()) -> None:
+                 titles: Iterable[str] = (), *, word_like_names: Iterable[str] = (),
+                 english_words: Iterable[str] = ()) -> None:
         safe = {" ".join(t.split()) for t in safe_terms if t and t.strip()}
         # Single words are checked token by token; phrases protect their whole extent.
         self._safe_words = {t.casefold() for t in safe if _WORD.fullmatch(t)}
@@ -156,9 +171,12 @@ class Redactor:
         self._first = {n.strip() for n in first_names if n and n.strip()} | self._word_like
         self._first_lower = {n.casefold() for n in self._first - self._word_like}
         self._titles = {t.strip().rstrip(".").casefold() for t in titles if t and t.strip()}
+        # Words of an English dictionary: a capitalised word outside it, the gazetteers and the safe
+        # terms ("Okafor", "Jayden") is taken for a name where a cue or a second such word backs it.
+        self._english = frozenset(w.casefold() for w in english_words)
 
     @classmethod
-    def from_config(cls, cfg: Mapping[str, Any]) -> "Redactor":
+    def from_config(cls, cfg: Mapping[str, Any], english_words: Iterable[str] = ()) -> "Redactor":
         """Build from parsed config/redaction.yaml, failing loudly on a malformed file rather than
         silently redacting less."""
         if not isinstance(cfg, Mapping):
@@ -186,7 +204,7 @@ class Redactor:
         else:
             safe_terms = _string_list(safe, "safe_terms")
         return cls(safe_terms=safe_terms, first_names=common, titles=_string_list(cfg["titles"], "titles"),
-                   word_like_names=word_like)
+                   word_like_names=word_like, english_words=english_words)
 
     def find(self, text: str) -> list[PiiSpan]:
         """All personal data in ``text``: sorted, non-overlapping. Earlier types in the order below
@@ -230,6 +248,18 @@ class Redactor:
         key = word.casefold()
         return (bool(_CAPITALISED.fullmatch(word)) and key not in _STOP and key not in self._safe_words
                 and key not in self._titles and key not in _PLACE_NOUNS)
+
+    def _is_unknown(self, word: str) -> bool:
+        """A capitalised word that no dictionary, gazetteer or safe list knows: likely a name."""
+        key = word.casefold()
+        return (bool(self._english) and word.isalpha() and len(word) > 2 and key not in self._english
+                and self._is_surname(word) and word not in self._first)
+
+    def _unknown_lower(self, word: str) -> bool:
+        """A lower-case word after a title ("dr whitfield") that is not English: a surname."""
+        key = word.casefold()
+        return (bool(self._english) and word.isalpha() and word.islower() and len(word) > 2
+                and key not in self._english and key not in _STOP and key not in self._safe_words and key not in self._titles)
 
     def _is_title(self, word: str) -> bool:
         key = word.casefold()
@@ -281,6 +311,9 @@ class Redactor:
                 if word != tokens[j - 1][2]:
                     return start, end, j
         end, j, more = self._surnames(text, tokens, j, end, after_title=not taken)
+        if (not (taken or more) and j < len(tokens) and _gap(text, end, tokens[j][0], True)
+                and self._unknown_lower(tokens[j][2])):
+            end, j, more = tokens[j][1], j + 1, 1
         if not (taken or more) or self._followed_by_place_noun(text, tokens, j, end):
             return None
         return start, end, j
@@ -302,10 +335,13 @@ class Redactor:
         # Lower-case names only right after a cue ("ask for jane"), never word-like ones ("ask for help").
         lower_case = first.islower() and cue is not None and key in self._first_lower
         known = lower_case or first in self._first
+        unknown = not known and first == raw and self._is_unknown(first) and (
+            cue is not None or _CUE_ROLE.search(before) is not None or _AT_WORK.match(text, start + len(first))
+            or self._unknown_follows(text, tokens, i))
         if not lower_case:
             if not _CAPITALISED.fullmatch(first):
                 return None
-            if not known and not (cue in ("strong", "relation") and self._is_surname(first)):
+            if not known and not unknown and not (cue in ("strong", "relation") and self._is_surname(first)):
                 return None
             if key in self._safe_words and first not in self._word_like:
                 return None
@@ -321,12 +357,17 @@ class Redactor:
                 return None
             if cue is None and not self._paired_with_name(text, tokens, i):
                 return None
-        if not known and cue == "relation" and not surnames:
+        if not known and not unknown and cue == "relation" and not surnames:
             return None
         if (not surnames and not cue and first == raw and i and tokens[i - 1][2].casefold() in _PLACE_PREPOSITIONS
                 and _gap(text, tokens[i - 1][1], start)):
             return None  # "an appointment at Stanley", "lives in Florence": a place
         return start, end, j
+
+    def _unknown_follows(self, text: str, tokens: list[_Token], i: int) -> bool:
+        """"Chidi Okafor": the next word is another capitalised word nobody knows."""
+        return (i + 1 < len(tokens) and _gap(text, tokens[i][1], tokens[i + 1][0])
+                and self._is_unknown(_strip_possessive(tokens[i + 1][2])))
 
     def _paired_with_name(self, text: str, tokens: list[_Token], i: int) -> bool:
         """"Jean and Derek", "Derek & Jean": a word-like name joined to an unambiguous one."""
@@ -419,11 +460,24 @@ def _string_list(value: Any, where: str) -> list[str]:
 
 
 @lru_cache(maxsize=1)
+def english_words() -> frozenset[str]:
+    """English words, lower case: spaCy's lemma index (WordNet's nouns, verbs, adjectives and
+    adverbs) and its lookup table of inflected forms, from spacy-lookups-data (offline)."""
+    import spacy_lookups_data
+
+    data = Path(spacy_lookups_data.__file__).parent / "data"
+    index = json.loads(gzip.decompress((data / "en_lemma_index.json.gz").read_bytes()))
+    forms = json.loads(gzip.decompress((data / "en_lemma_lookup.json.gz").read_bytes()))  # "nurses" -> "nurse"
+    words = {w for ws in index.values() for w in ws} | set(forms) | set(forms.values())
+    return frozenset(w.casefold() for w in words if "_" not in w)
+
+
+@lru_cache(maxsize=1)
 def default_redactor() -> Redactor:
     """The redactor configured by the repository's config/redaction.yaml (read once per process)."""
     path = Path(__file__).resolve().parents[1] / "config" / "redaction.yaml"
     try:
         cfg = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return Redactor.from_config(cfg)
+        return Redactor.from_config(cfg, english_words=english_words())
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from e

@@ -787,3 +787,17 @@ def test_double_submission_across_a_chunk_boundary() -> None:
     pd.testing.assert_frame_equal(chunked, whole)
     assert chunked["double_submission"].tolist() == [False] * 30 + [True]
 
+
+
+def test_name_email_and_ip_columns_keep_only_that_something_was_given() -> None:
+    """A name outside the redactor's gazetteer must not be stored as typed because it sat in a column."""
+    data = ("Response ID,Q1. Your name (optional),Email address,IP Address,Q2. What should we do next?,Age band\n"
+            "1,Chidi Okafor,chidi@example.org,192.0.2.10,Keep the minor injuries unit open,35-44\n"
+            "2,Anonymous,,,More dentists taking NHS patients,65+\n").encode()
+    answers, info = read_export(data, "named.csv", "public")
+    assert info.metadata_roles["Q1. Your name (optional)"] == "name"
+    assert answers["Q1. Your name (optional)"].tolist() == ["[NAME]", "Anonymous"]
+    assert answers["Email address"].tolist()[0] == "[EMAIL]"
+    assert answers["IP Address"].tolist()[0] == "[IP_ADDRESS]"
+    assert answers["Age band"].tolist() == ["35-44", "65+"]
+    assert "Chidi" not in answers.to_csv()

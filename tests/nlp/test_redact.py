@@ -272,3 +272,33 @@ def test_config_validation(mutate, message):
         Redactor.from_config(cfg)
     with pytest.raises(ValueError, match="mapping"):
         Redactor.from_config(["not", "a", "mapping"])
+
+
+@pytest.mark.parametrize("text, name", [
+    ("Chidi Okafor on reception at Wigton was rude.", "Chidi Okafor"),
+    ("My son Jayden waited six hours in A&E.", "Jayden"),
+    ("Krzysztof from the ambulance crew was brilliant.", "Krzysztof"),
+    ("Ask nurse Bernadette on ward 5, she knows.", "Bernadette"),
+    ("Contact Aleksandra Nowak about the group.", "Aleksandra Nowak"),
+    ("my daughter Olu has asthma and the inhalers ran out.", "Olu"),
+    ("Ring Siddharth Rao, he runs the carers' group.", "Siddharth Rao"),
+    ("My GP dr whitfield is the only one who listens.", "dr whitfield"),
+])
+def test_names_outside_the_gazetteer(r, text, name):
+    """A capitalised word no dictionary or list knows, backed by a cue or a second such word."""
+    assert (name, "NAME") in found(r, text)
+
+
+@pytest.mark.parametrize("text", [
+    "Covid and Brexit hit staffing at West Cumberland Hospital.", "SystmOne and EMIS don't talk to each other.",
+    "Couldn't get an appointment at Whitehaven.", "Walked to the Infirmary from Botcherby.",
+    "Ask reception for a callback.", "Ring the surgery at 8am.", "My son Has to travel to Newcastle.",
+])
+def test_unknown_word_rules_leave_ordinary_text_alone(r, text):
+    assert r.find(text) == []
+
+
+def test_names_outside_the_gazetteer_need_the_dictionary():
+    """Without English words nothing tells "Okafor" from a place, so the rule stays off."""
+    bare = Redactor(first_names=["Sarah"])
+    assert bare.find("Chidi Okafor on reception at Wigton was rude.") == []
