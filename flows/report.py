@@ -12,12 +12,11 @@ from prefect.cache_policies import NONE
 
 from flows.files import atomic_write_bytes, atomic_write_text
 from flows.report_docx import render_docx, sentiment_line
-from flows.report_html import render_html
+from flows.report_html import SOURCE_NAMES, render_html
 from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, reader_path
 
 FORMATS = ("md", "json", "html", "docx")
-SOURCE_NAMES = {"public": "public", "staff": "staff", "healthwatch": "Healthwatch", "partner": "partner"}
 
 
 def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -> dict:
@@ -37,8 +36,13 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         totals = con.execute(
             "SELECT count(*), count(DISTINCT source_file || chr(31) || respondent_id), "
             "count(*) FILTER (WHERE is_empty) FROM answers WHERE duplicate_of IS NULL").fetchone()
-        by_source = dict(con.execute("SELECT source, count(*) FROM answers WHERE duplicate_of IS NULL "
-                                     "GROUP BY source ORDER BY source").fetchall())
+        # People per source (the headline says "counts are people"), largest group first; answers
+        # per source beside it for anyone reconciling with the exports.
+        per_source = con.execute(
+            "SELECT source, count(DISTINCT source_file || chr(31) || respondent_id) AS people, count(*) "
+            "FROM answers WHERE duplicate_of IS NULL GROUP BY source ORDER BY people DESC, source").fetchall()
+        by_source = {src: people for src, people, _ in per_source}
+        answers_by_source = {src: n for src, _, n in per_source}
         files = [dict(zip(("source_file", "status", "answers", "reason"), r)) for r in con.execute(
             "SELECT source_file, status, n_answers, reason FROM files ORDER BY source_file").fetchall()]
         model = con.execute("SELECT any_value(model_version) FROM predictions WHERE taxonomy_id = ?",
@@ -61,7 +65,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         "taxonomy": {"id": tax.id, "title": tax.title}, "heading": tax.summary_heading,
         "model_version": model,
         "totals": {"answers": totals[0], "people": totals[1], "empty_answers": totals[2],
-                   "by_source": by_source, "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0},
+                   "by_source": by_source, "answers_by_source": answers_by_source, "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0},
         "files": files, "categories": categories,
     }
 

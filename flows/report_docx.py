@@ -7,8 +7,10 @@ import io
 from docx import Document
 from docx.shared import Pt
 
+from flows.report_html import SOURCE_NAMES
+
 SOURCES = ("public", "staff", "healthwatch", "partner")
-SOURCE_NAMES = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
+SOURCE_HEADINGS = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
 
 
 def sentiment_line(by_sentiment: dict) -> str:
@@ -26,7 +28,7 @@ def render_docx(report: dict) -> bytes:
     doc.core_properties.title = f"{report['taxonomy']['title']}: what people said"
     doc.add_heading(f"{report['taxonomy']['title']}: what people said", level=0)
     t = report["totals"]
-    by = ", ".join(f"{n} {SOURCE_NAMES.get(s, s).lower()}" for s, n in t["by_source"].items())
+    by = ", ".join(f"{n} {SOURCE_NAMES.get(s, s)}" for s, n in t["by_source"].items())
     doc.add_paragraph(f"{t['answers']} answers from {t['people']} people ({by}). Counts are people, not "
                       "answers. Quotes are redacted of personal details.")
     for c in report["categories"]:
@@ -42,7 +44,7 @@ def render_docx(report: dict) -> bytes:
         doc.add_heading("Evidence", level=2)
         table = doc.add_table(rows=1, cols=2 + len(SOURCES))
         table.style = "Table Grid"
-        for cell, text in zip(table.rows[0].cells, ["Statement", "People", *(SOURCE_NAMES[s] for s in SOURCES)]):
+        for cell, text in zip(table.rows[0].cells, ["Statement", "People", *(SOURCE_HEADINGS[s] for s in SOURCES)]):
             cell.text = text
             cell.paragraphs[0].runs[0].bold = True
         for s in c["statements"]:

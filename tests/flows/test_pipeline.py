@@ -102,6 +102,8 @@ def test_report_schema_and_traceable_evidence(home):
     assert doc["heading"].startswith("When we asked people")
     codes = [c["code"] for c in doc["categories"]]
     assert codes == ["AIM1", "AIM2", "AIM3", "ENA", "ENB", "ENC", "END"]
+    t = doc["totals"]  # the headline's bracket counts people, as it says; answers beside it
+    assert sum(t["by_source"].values()) == t["people"] < t["answers"] == sum(t["answers_by_source"].values())
     con = db(home)
     known = {tuple(r) for r in con.execute("SELECT source_file, respondent_id, question FROM answers").fetchall()}
     n_statements = 0
