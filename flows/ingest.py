@@ -132,11 +132,21 @@ def collect_inbox(ws: Workspace) -> list[RawFile]:
 
 
 def quarantine(ws: Workspace, name: str, data: bytes, reason: str) -> Path:
-    """Keep the original bytes beside a plain-English reason; nothing is lost."""
+    """Keep the original bytes beside a plain-English reason; nothing is lost. A different file
+    already quarantined under the same name keeps its place: this one gets its hash in its name."""
     target = ws.quarantine / name
+    if target.exists() and target.read_bytes() != data:
+        target = target.with_name(f"{Path(name).stem}.{sha256(data)[:12]}{Path(name).suffix}")
     atomic_write_bytes(target, data)
-    atomic_write_text(ws.quarantine / f"{name}.reason.txt", reason.rstrip() + "\n")
+    atomic_write_text(target.with_name(f"{target.name}.reason.txt"), reason.rstrip() + "\n")
     return target
+
+
+def _leave_store(ws: Workspace, path: str, digest: str) -> None:
+    """A quarantined file's bytes are in quarantine: its store copy goes, so no night retries it."""
+    if ws.store in Path(path).resolve().parents:
+        Path(path).unlink(missing_ok=True)
+        Path(path).with_name(f"{digest}.meta.json").unlink(missing_ok=True)
 
 
 def ingest_file(home: str, path: str, name: str, source: str | None = None, mapping: dict | None = None) -> dict:
@@ -149,10 +159,14 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None, mapp
     data = Path(path).read_bytes()
     digest = sha256(data)
     with connect(ws.db_path) as con:
-        row = con.execute("SELECT status, n_answers, reason FROM files WHERE file_hash = ?", [digest]).fetchone()
+        row = con.execute("SELECT status, n_answers, reason, source_spec FROM files WHERE file_hash = ?",
+                          [digest]).fetchone()
     if row and row[0] == "ingested":
         return {"file": name, "status": "unchanged", "answers": row[1]}
-    if row and row[0] == "quarantined":
+    # A quarantined file is read again only when the officer now says more about it (a source, a
+    # column mapping), as its reason may have asked; the same bytes on their own fail the same way.
+    if row and row[0] == "quarantined" and not (mapping or (source and source != row[3])):
+        _leave_store(ws, path, digest)
         return {"file": name, "status": "quarantined", "reason": row[2]}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     raw_rel = Path(path).resolve().relative_to(ws.home).as_posix() if ws.home in Path(path).resolve().parents else path
@@ -184,9 +198,7 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None, mapp
             con.execute("DELETE FROM files WHERE file_hash = ?", [digest])
             con.execute("INSERT INTO files VALUES (?, ?, ?, ?, NULL, NULL, 0, 'quarantined', ?, ?, NULL)",
                         [digest, name, raw_rel, source, str(e), now])
-        if ws.store in Path(path).resolve().parents:  # a bad drop leaves the store; its bytes are in quarantine
-            Path(path).unlink(missing_ok=True)
-            Path(path).with_name(f"{digest}.meta.json").unlink(missing_ok=True)
+        _leave_store(ws, path, digest)
         return {"file": name, "status": "quarantined", "reason": str(e)}
     return {"file": name, "status": "ingested", "answers": n, "layout": layout}
 

@@ -1,0 +1,40 @@
+"""Quarantine keeps every bad file and lets a fixed one in: `engage ingest` through Prefect's harness."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from tests.conftest import make_home
+
+
+def answers(home: Path) -> int:
+    with duckdb.connect(str(home / "data/processed/engage.duckdb"), read_only=True) as con:
+        return con.execute("SELECT count(*) FROM answers").fetchone()[0]
+
+
+def test_a_quarantined_file_is_kept_beside_its_namesake_and_ingested_once_its_source_is_given(
+        tmp_path, prefect_harness):
+    from flows.cli import main
+
+    home = make_home(tmp_path, with_labels=False)
+    first, second = tmp_path / "a" / "survey.csv", tmp_path / "b" / "survey.csv"
+    first.parent.mkdir(), second.parent.mkdir()
+    first.write_text("Response ID,What should we do over the next five years?\n"
+                     "1,More GP appointments in the evenings please\n2,Keep the minor injuries unit open\n")
+    second.write_text("Response ID,Age band\n1,35-44\n2,65+\n")
+    # No source column and none given: quarantined, with a reason that says how to give it.
+    assert main(["--home", str(home), "ingest", str(first)]) == 1
+    q = home / "data/raw/quarantine"
+    assert "--source" in (q / "survey.csv.reason.txt").read_text()
+    # A different bad file with the same name does not overwrite the first.
+    assert main(["--home", str(home), "ingest", str(second), "--source", "public"]) == 1
+    kept = sorted(p.read_bytes() for p in q.iterdir() if not p.name.endswith(".reason.txt"))
+    assert kept == sorted([first.read_bytes(), second.read_bytes()])
+    assert len(list(q.glob("*.reason.txt"))) == 2
+    # The same bytes again say the same thing, without a second read...
+    assert main(["--home", str(home), "ingest", str(first)]) == 1
+    # ...but with the source the reason asked for, the file goes in, once.
+    assert main(["--home", str(home), "ingest", str(first), "--source", "public"]) == 0
+    assert main(["--home", str(home), "ingest", str(first), "--source", "public"]) == 0
+    assert answers(home) == 2
