@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 import urllib.request
@@ -54,7 +55,9 @@ SCALE_EPILOG = """\
 scale:
   A run only does what is new: files are known by their content, and embeddings and
   classifications are cached by text and model, so a night that adds 1% more answers costs a
-  small part of the first run (theme finding is redone over all answers). Everything runs in this
+  small part of the first run. A category's themes are fitted afresh only when its segments
+  changed by 5% or more since their last fit (or with --refit-themes); otherwise new answers join
+  the nearest existing theme and statement ids stay. Everything runs in this
   process unless a Dask cluster is given; then redaction, embedding and classification run there,
   in the same chunks, and the results are identical. The database stays on this machine.
 
@@ -66,6 +69,37 @@ scale:
   the same one). On a single machine --workers mostly tests the set-up: the encoder already uses
   every core, and workers add start-up time. See README.md, "Scale", for measured figures.
 """
+
+
+MAPPING_EPILOG = """\
+column mapping (--mapping FILE.yaml), when `engage inspect` guessed a column wrongly:
+  questions: ["Q3. What should we do over the next five years?", "Q4. Anything else?"]
+  metadata: ["Postcode district", "Age band"]
+  id_column: Response ID
+  source_column: Respondent type
+  question_column: Question        # long layout: one row per answer
+  sheet: Responses                 # which sheet of a workbook
+  Give only the keys you need; the rest is still detected.
+"""
+
+
+def _para(text: str) -> str:
+    """A description wrapped for a raw-formatted parser (which keeps the epilog's layout)."""
+    return textwrap.fill(text, 100)
+
+
+def _positive(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {n}")
+    return n
+
+
+def _not_negative(value: str) -> int:
+    n = int(value)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {n}")
+    return n
 
 
 def _scale(p: argparse.ArgumentParser, serving: bool = False) -> None:
@@ -105,10 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help=f"taxonomy YAML file or id (default: {DEFAULT_TAXONOMY})")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("ingest", help="add survey exports (CSV/XLSX) to the working area and read them",
-                       description="Copy exports into data/raw/, redact personal details and store one row per "
-                                   "answer. A file that cannot be read is quarantined in data/raw/quarantine/ with "
-                                   "a .reason.txt saying what to do; the other files still go in.")
+    p = sub.add_parser("ingest", help="add exports (CSV, XLSX, DOCX or text PDF) to the working area and read them",
+                       description=_para("Copy exports into data/raw/store/ (kept by content, so the same bytes "
+                                         "under another name are not counted twice), redact personal details and "
+                                         "store one row per answer. A file that cannot be read is quarantined in "
+                                         "data/raw/quarantine/ with a .reason.txt saying what to do; the other "
+                                         "files still go in. Dropping files into data/raw/inbox/ (or "
+                                         "inbox/<source>/) and running `engage run` does the same."),
+                       epilog=MAPPING_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="export files")
     p.add_argument("--source", choices=SOURCES,
                    help="who answered, when the export has no source column (kept with the file)")
@@ -121,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Detect the file's format, encoding, layout, ID column, free-text questions "
                                    "(with answer counts) and metadata columns, and say what would be read; "
                                    "nothing is stored. If the file cannot be read, says why and what to do.")
-    p.add_argument("file", type=Path, metavar="FILE")
+    p.add_argument("file", type=Path, metavar="FILE", help="the export to look at (CSV, XLSX, DOCX or PDF)")
     p.add_argument("--mapping", type=Path, metavar="FILE.yaml", help="a column mapping to try (as for ingest)")
     p.add_argument("--json", action="store_true", help="print the description as JSON")
     _common(p, taxonomy=False)
@@ -135,9 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("run", help="the nightly job: ingest, train if needed, classify, themes, reports",
-                       description="Ingest every new export in data/raw/, retrain when the labelled data changed, "
-                                   "classify all answers, find themes in each category and write "
-                                   "reports/<taxonomy id>/they-said.md and .json.",
+                       description=_para("Ingest every new export in data/raw/ (and data/raw/inbox/), retrain "
+                                         "when the labelled data changed, classify new answers, find themes in "
+                                         "each category and write reports/<taxonomy id>/they-said.md, .json, "
+                                         ".html and .docx, and changes.md (themes new, grown, shrunk or "
+                                         "reworded since the last run). Exits 1 if any file was quarantined."),
                        epilog=SCALE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seed", type=int, default=0, help="random seed for the topic models (default 0)")
     p.add_argument("--refit-themes", action="store_true",
@@ -162,10 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
 
     p = sub.add_parser("quotes", help="representative quotes, for pasting into a document",
-                       description="Redacted quotes, most typical of each theme first and one per person, "
-                                   "attributed as a strategy would print them (\"public survey, CA28, 65–74\"). "
-                                   "Filter by category, theme, source, sentiment or locality, or search by "
-                                   "meaning with --about.",
+                       description=_para("Redacted quotes, most typical of each theme first and one per person, "
+                                         "attributed as a strategy would print them (\"public survey, CA28, "
+                                         "65–74\"). Filter by category, theme, source, sentiment or locality, "
+                                         "or search by meaning with --about."),
                        epilog="examples:\n  engage quotes --category AIM2 --source public -n 5\n"
                               "  engage quotes --about \"video appointments\" --format md\n"
                               "  engage quotes --category AIM3 --locality CA28 --format docx --out quotes.docx",
@@ -176,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sentiment", choices=["negative", "neutral", "positive", "mixed"], help="only this sentiment")
     p.add_argument("--locality", metavar="PLACE", help="only this locality, e.g. CA28 or 'Maryport drop-in'")
     p.add_argument("--about", metavar="TEXT", help="search by meaning, e.g. \"video appointments\"")
-    p.add_argument("-n", type=int, default=10, help="how many quotes (default 10)")
+    p.add_argument("-n", type=_positive, default=10, help="how many quotes (default 10)")
     p.add_argument("--format", choices=["table", "md", "csv", "docx"], default="table", help="output format")
     p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (required for docx)")
     _common(p)
@@ -187,16 +227,17 @@ def build_parser() -> argparse.ArgumentParser:
                                    "codes in its yellow 'labels' column; `review import` adds those rows to the "
                                    "labelled data, and the next `engage run` retrains and reports the change in "
                                    "cross-validated F1.")
-    p.add_argument("action", choices=["export", "import"])
+    p.add_argument("action", choices=["export", "import"],
+                   help="export: write the workbook to FILE; import: read an officer's filled-in FILE")
     p.add_argument("file", type=Path, metavar="FILE.xlsx", help="the workbook to write (export) or read (import)")
-    p.add_argument("-n", type=int, default=100, help="how many uncertain answers to export (default 100)")
-    p.add_argument("--sample", type=int, default=20, help="how many random answers to add for quality control")
+    p.add_argument("-n", type=_positive, default=100, help="how many uncertain answers to export (default 100)")
+    p.add_argument("--sample", type=_not_negative, default=20, help="how many random answers to add for quality control")
     _common(p)
 
     p = sub.add_parser("serve", help="run the nightly job on a schedule with a local Prefect server",
-                       description="Start a local Prefect server (127.0.0.1 only, state in the working area) "
-                                   "unless PREFECT_API_URL points at one, and serve the nightly flow on a cron "
-                                   "schedule. Stop with Ctrl-C.",
+                       description=_para("Start a local Prefect server (127.0.0.1 only, state in the working "
+                                         "area) unless PREFECT_API_URL points at one, and serve the nightly flow "
+                                         "on a cron schedule. Stop with Ctrl-C."),
                        epilog=SCALE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: '0 2 * * *', 02:00 daily)")
     p.add_argument("--port", type=int, default=4200, help="local server port (default 4200)")
@@ -205,9 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+# Commands that only read what a run produced: a mistyped --home must not create a new, empty area.
+READ_ONLY = {"report", "export", "quotes"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    ws = workspace(args.home).ensure()
+    ws = workspace(args.home)
+    if (args.command in READ_ONLY or args.command == "review" and args.action == "export") \
+            and not ws.db_path.exists():
+        print(f"engage: no results in {ws.home} (no {ws.db_path.relative_to(ws.home)}): check --home or "
+              "$ENGAGE_HOME, or run `engage run` there first", file=sys.stderr)
+        return 1
+    ws = ws.ensure()
     configure_environment(ws)
     if args.command != "serve":
         join_running_server(ws)
@@ -349,9 +400,16 @@ def cmd_run(args, ws) -> int:
 
 
 def cmd_report(args, ws) -> int:
-    from flows.report import report_flow
+    from flows.report import FORMATS, report_flow
+    from flows.settings import resolve_taxonomy
 
-    for path in report_flow(str(ws.home), args.taxonomy, [f.strip() for f in args.format.split(",") if f.strip()]):
+    # Checked here, not in the flow, so a typo gets one line rather than a flow run's traceback.
+    formats = [f.strip().lower() for f in args.format.split(",") if f.strip()]
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown:
+        raise UserError(f"unknown report format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
+    resolve_taxonomy(args.taxonomy, ws.home)
+    for path in report_flow(str(ws.home), args.taxonomy, formats):
         print(f"report: {path}")
     return 0
 

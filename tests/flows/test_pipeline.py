@@ -329,6 +329,21 @@ def test_cli_help_reads_like_a_manual(capsys):
         assert word in out
 
 
+def test_cli_mistakes_get_one_line_and_create_nothing(home, tmp_path, capsys):
+    from flows.cli import main
+
+    typo = tmp_path / "no-such-home"
+    for argv in (["report"], ["quotes", "--about", "parking"], ["review", "export", str(tmp_path / "r.xlsx")]):
+        assert main(["--home", str(typo), *argv]) == 1
+        assert "check --home" in capsys.readouterr().err
+    assert not typo.exists()  # a mistyped --home is not made into a new, empty working area
+    assert main(["--home", str(home), "report", "--format", "pdf"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("engage: unknown report format(s) pdf") and "Traceback" not in err
+    assert main(["--home", str(home), "report", "--taxonomy", "nosuch"]) == 1
+    assert "north-cumbria-2019-2024" in capsys.readouterr().err
+
+
 def test_review_round_trip_retrains_and_reports_the_f1_change(home, tmp_path, capsys):
     """Last in this module: it changes the labelled data of the shared working area."""
     from openpyxl import load_workbook
