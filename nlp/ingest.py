@@ -901,6 +901,7 @@ def _csv_rows(text: IO[str], delimiter: str, name: str) -> Iterator[list[str]]:
     lines = _Lines(text)
     reader = csv.reader(lines, delimiter=delimiter)
     last: list[str] = []
+    width, row = 0, []
     while True:
         lines.current = []
         start = reader.line_num + 1
@@ -916,7 +917,15 @@ def _csv_rows(text: IO[str], delimiter: str, name: str) -> Iterator[list[str]]:
         if max(map(len, row), default=0) > MAX_CELL_CHARS:
             raise _huge_cell(name, start)
         last = lines.current
+        width = width or len(row)
         yield row
+    # A download or copy cut short ends mid-row: no line break after it, and a quote left open or
+    # fewer cells than the heading. Reading it would store a half answer as if it were whole.
+    cut = last and not last[-1].endswith(("\n", "\r")) and len(last) == 1 and any(c.strip("\0 \t") for c in row)
+    if cut and (len(row) < width or _quote_left_open(last[0], delimiter)):
+        raise IngestError(f"{name} ends part-way through its last row (line {reader.line_num}), as a download "
+                          "or copy that was cut short does. Nothing was read. Export the file again and drop "
+                          "it in again.")
     if len(last) > 1 and _quote_left_open("".join(last), delimiter):
         raise IngestError(f"{name}: a quotation mark opened on line {reader.line_num - len(last) + 1} is never "
                           "closed, so everything after it would run into one answer. Nothing was read. "

@@ -801,3 +801,14 @@ def test_name_email_and_ip_columns_keep_only_that_something_was_given() -> None:
     assert answers["IP Address"].tolist()[0] == "[IP_ADDRESS]"
     assert answers["Age band"].tolist() == ["35-44", "65+"]
     assert "Chidi" not in answers.to_csv()
+
+
+@pytest.mark.parametrize("tail", ['3,"Unfinished answer about hospital car parks and', "3,Good luck with the str"])
+def test_an_export_cut_short_mid_row_is_refused_not_half_read(tail) -> None:
+    answers = ["More GP appointments in the evenings for people who work", "Keep the minor injuries unit open at "
+               "weekends please", "Buses to the hospital that run after visiting time ends"]
+    data = ("Response ID,What should we do next?,Postcode district,Age band\n"
+            + "".join(f"{i},{a},CA2{i},35-44\n" for i, a in enumerate(answers)) + tail).encode()
+    assert "ends part-way through its last row" in ingest_error(data, "cut.csv")
+    whole = data.replace(tail.encode(), b"3,A whole answer about the car park,CA14,25-34")  # no final break
+    assert len(read_export(whole, "whole.csv", "public")[0]) == 4
