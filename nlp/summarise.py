@@ -181,6 +181,9 @@ def is_ask(text: str) -> bool:
     return bool(_ASK_START.match(text) or _ASK_ANYWHERE.search(text))
 
 
+_OPENS_CLAUSE = re.compile(r"(?i)(?<=\w)\s+(?:that|which|who|whose|where|because|if|when|whether|while|although)\b")
+
+
 def _clauses(segment: str) -> list[tuple[str, str]]:
     """(raw, cleaned) clauses of a segment, with long ones also cut at their first comma."""
     out = []
@@ -189,8 +192,11 @@ def _clauses(segment: str) -> list[tuple[str, str]]:
         if not part:
             continue
         pieces = [part]
-        if len(words(part)) > MAX_WORDS and ", " in part:
-            pieces.append(part.split(", ")[0])
+        head = part.split(", ")[0]
+        # A long clause is also tried up to its first comma, unless that stops inside a clause of its
+        # own: "Our work in Eden shows that village hubs, community transport and … keep people well".
+        if len(words(part)) > MAX_WORDS and ", " in part and not _OPENS_CLAUSE.search(head):
+            pieces.append(head)
         for p in pieces:
             out.append((p, clean_clause(p)))
     return out

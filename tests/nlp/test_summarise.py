@@ -193,3 +193,12 @@ def test_quotes_follow_the_wording_the_theme_finally_prints():
     first = theme_quotes(seg, emb, b, n_quotes=1)[0]["text"]
     assert "community hospital" in first
     assert "evening appointments" in theme_quotes(seg, emb, a, n_quotes=1)[0]["text"]
+
+
+def test_a_long_clause_is_not_cut_inside_a_clause_of_its_own():
+    long = ("Our rural community development work in Eden shows that village hubs, community transport "
+            "and good neighbour schemes keep people well.")
+    assert not any("village hubs" in c and "keep" not in c for c in candidate_clauses(long))
+    cut = candidate_clauses("Train nurses and doctors here in West Cumbria, people who grow up here stay here "
+                            "and we lose them when they train elsewhere.")
+    assert "Train nurses and doctors here in West Cumbria" in cut
