@@ -30,3 +30,14 @@ def test_same_words_from_different_people_are_a_multiset():
 def test_same_words_within_one_file_are_kept():
     df = frame([("a", 0, "f", "k", 0), ("b", 0, "f", "k", 1)])
     assert cross_file_duplicates(df).isna().all()
+
+
+def test_a_few_shared_words_do_not_make_another_survey_a_copy():
+    # Wave 2 shares one short answer with wave 1 and nothing else: two people, both counted.
+    df = frame([("a1", 0, "wave1", "thanks", 0), ("a2", 0, "wave1", "k2", 1), ("a3", 0, "wave1", "k3", 2),
+                ("b1", 0, "wave2", "thanks", 0), ("b2", 0, "wave2", "k5", 1), ("b3", 0, "wave2", "k6", 2)])
+    assert cross_file_duplicates(df).isna().all()
+    # A tidied copy of wave 1 (two of its three answers) is still a copy, even beside wave 2.
+    copy = frame([("c1", 1, "copy", "thanks", 0), ("c2", 1, "copy", "k2", 1)])
+    dup = cross_file_duplicates(pd.concat([df, copy], ignore_index=True))
+    assert dup.tolist()[-2:] == ["a1", "a2"] and dup.tolist()[:6] == [None] * 6
