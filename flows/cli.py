@@ -231,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export: write the workbook to FILE; import: read an officer's filled-in FILE")
     p.add_argument("file", type=Path, metavar="FILE.xlsx", help="the workbook to write (export) or read (import)")
     p.add_argument("-n", type=_positive, default=100, help="how many uncertain answers to export (default 100)")
-    p.add_argument("--sample", type=_not_negative, default=20, help="how many random answers to add for quality control")
+    p.add_argument("--sample", type=_not_negative, default=20,
+                   help="how many random answers to add for quality control")
     _common(p)
 
     p = sub.add_parser("serve", help="run the nightly job on a schedule with a local Prefect server",

@@ -263,8 +263,8 @@ def resolve_duplicates(home: str) -> int:
     """Mark answers that another export already holds (counted once, across all files)."""
     ws = workspace(home)
     with connect(ws.db_path) as con:
-        df = con.execute("SELECT a.answer_id, a.file_hash, a.dedup_key, a.row_order, a.double_submission, "
-                         "f.file_rank FROM answers a JOIN files f USING (file_hash)").df()
+        df = con.execute("SELECT a.answer_id, a.file_hash, a.source, a.dedup_key, a.row_order, "
+                         "a.double_submission, f.file_rank FROM answers a JOIN files f USING (file_hash)").df()
         df["duplicate_of"] = cross_file_duplicates(df)
         # A respondent's second submission of the same answers counts once (the first copy counts).
         df.loc[df["double_submission"] & df["duplicate_of"].isna(), "duplicate_of"] = DOUBLE_SUBMISSION

@@ -6,14 +6,14 @@ matched as a multiset: if two people wrote "No comment" in both files, both stay
 The copy kept is the one from the best-ranked file (the wide original export, which carries the
 respondent's other answers and metadata).
 
-Two files are taken for copies of one survey only when at least half of the smaller one's distinct
-answers are also in the other (`COPY_SHARE`): a second wave or another survey shares at most a few
-short answers ("Thanks for asking.") with the first, and those are different people's words.
+Answers are matched between two files only when one of them is a copy: at least half of its
+distinct answers are also in files ranked as high or higher (`COPY_SHARE`), as a tidied or coded
+copy of one or more waves is. A second wave or another survey shares at most a few short answers ("Thanks for
+asking.") with the first, and those are different people's words.
 """
 from __future__ import annotations
 
 import hashlib
-import itertools
 import re
 import unicodedata
 
@@ -29,22 +29,24 @@ def dedup_key(source: str, question_key: str, text: str) -> str:
 
 
 def cross_file_duplicates(answers: pd.DataFrame) -> pd.Series:
-    """For columns answer_id, file_rank (lower is preferred), file_hash, dedup_key, row_order:
-    the answer_id each answer duplicates, or None for answers that count."""
+    """For columns answer_id, file_rank (lower is preferred), file_hash, dedup_key, row_order (and
+    source, if the files mix sources): the answer_id each answer duplicates, or None for answers
+    that count."""
     dup = pd.Series([None] * len(answers), index=answers.index, dtype=object)
     if answers.empty:
         return dup
     # Only keys found in two or more files can be duplicates: the loop below is per key, so the
     # (usual) keys seen in one file only are dropped first, in one vectorised step.
     shared = answers.groupby("dedup_key")["file_hash"].transform("nunique") > 1
-    copies = copy_pairs(answers, shared)
+    copies = copy_files(answers, shared)
     df = answers[shared].sort_values(["file_rank", "file_hash", "row_order"])
     df = df.assign(occurrence=df.groupby(["file_hash", "dedup_key"]).cumcount())
     for _, group in df.groupby("dedup_key", sort=False):
+        source = group["source"].iat[0] if "source" in group else ""  # part of the key
         kept: list[tuple[str, str]] = []  # (answer id, file) of the answers that count
         for (_, file), rows in group.groupby(["file_rank", "file_hash"], sort=True):
             # The k-th "No comment" here is the k-th one that counts in the files this one copies.
-            same = [a for a, f in kept if frozenset((f, file)) in copies]
+            same = [a for a, f in kept if (f, source) in copies or (file, source) in copies]
             for idx, row in rows.iterrows():
                 k = row["occurrence"]
                 if k < len(same):
@@ -54,11 +56,16 @@ def cross_file_duplicates(answers: pd.DataFrame) -> pd.Series:
     return dup
 
 
-def copy_pairs(answers: pd.DataFrame, shared: pd.Series) -> set[frozenset]:
-    """Pairs of files where at least COPY_SHARE of the smaller file's distinct answers are in both."""
-    distinct = answers.groupby("file_hash")["dedup_key"].nunique()
-    common: dict[frozenset, int] = {}
-    for files in answers[shared].groupby("dedup_key")["file_hash"].unique():
-        for pair in itertools.combinations(sorted(files), 2):
-            common[frozenset(pair)] = common.get(frozenset(pair), 0) + 1
-    return {pair for pair, n in common.items() if n >= COPY_SHARE * min(distinct[f] for f in pair)}
+def copy_files(answers: pd.DataFrame, shared: pd.Series) -> set[tuple[str, str]]:
+    """(file, source) parts at least COPY_SHARE of whose distinct answers are also in another file
+    ranked as high or higher. By source, so a labelled file holding a copy of the public answers
+    beside staff answers found nowhere else still counts as a copy for its public answers; ranked,
+    so an original export is not a copy because a coded copy repeats some of its answers."""
+    cols = answers.assign(source=answers["source"] if "source" in answers else "")
+    distinct = cols.groupby(["file_hash", "source"])["dedup_key"].nunique()
+    held = cols.loc[shared, ["dedup_key", "file_hash", "source", "file_rank"]]
+    held = held.drop_duplicates(["dedup_key", "file_hash"])
+    # How many files holding the key rank as high as this one or higher, this one included.
+    as_high = held.groupby("dedup_key")["file_rank"].rank(method="max")
+    found = held[as_high > 1].groupby(["file_hash", "source"])["dedup_key"].nunique()
+    return {part for part, n in found.items() if n >= COPY_SHARE * distinct[part]}

@@ -259,7 +259,8 @@ class Redactor:
         """A lower-case word after a title ("dr whitfield") that is not English: a surname."""
         key = word.casefold()
         return (bool(self._english) and word.isalpha() and word.islower() and len(word) > 2
-                and key not in self._english and key not in _STOP and key not in self._safe_words and key not in self._titles)
+                and key not in self._english and key not in _STOP and key not in self._safe_words
+                and key not in self._titles)
 
     def _is_title(self, word: str) -> bool:
         key = word.casefold()

@@ -37,7 +37,17 @@ def test_a_few_shared_words_do_not_make_another_survey_a_copy():
     df = frame([("a1", 0, "wave1", "thanks", 0), ("a2", 0, "wave1", "k2", 1), ("a3", 0, "wave1", "k3", 2),
                 ("b1", 0, "wave2", "thanks", 0), ("b2", 0, "wave2", "k5", 1), ("b3", 0, "wave2", "k6", 2)])
     assert cross_file_duplicates(df).isna().all()
-    # A tidied copy of wave 1 (two of its three answers) is still a copy, even beside wave 2.
-    copy = frame([("c1", 1, "copy", "thanks", 0), ("c2", 1, "copy", "k2", 1)])
+    # A coded copy of answers from both waves is a copy of each, though most of it is in neither alone.
+    copy = frame([("c1", 1, "copy", "k2", 0), ("c2", 1, "copy", "k5", 1), ("c3", 1, "copy", "k6", 2)])
     dup = cross_file_duplicates(pd.concat([df, copy], ignore_index=True))
-    assert dup.tolist()[-2:] == ["a1", "a2"] and dup.tolist()[:6] == [None] * 6
+    assert dup.tolist()[-3:] == ["a2", "b2", "b3"] and dup.tolist()[:6] == [None] * 6
+
+
+def test_a_file_mixing_a_copy_with_new_answers_is_a_copy_for_the_copied_source():
+    # The labelled file: the public answers of the export again, and staff answers found nowhere else.
+    export = [("p1", 0, "export", "public", "k1", 0), ("p2", 0, "export", "public", "k2", 1)]
+    labelled = [("l1", 1, "labelled", "public", "k1", 0), ("l2", 1, "labelled", "public", "k2", 1)] + \
+        [(f"s{i}", 1, "labelled", "staff", f"s{i}", i + 2) for i in range(5)]
+    df = pd.DataFrame(export + labelled, columns=["answer_id", "file_rank", "file_hash", "source", "dedup_key",
+                                                  "row_order"])
+    assert cross_file_duplicates(df).tolist() == [None, None, "p1", "p2"] + [None] * 5
