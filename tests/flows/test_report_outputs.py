@@ -46,6 +46,17 @@ def test_html_escapes_response_text():
     assert "&lt;script&gt;" in html and "onerror=" in html.replace("&#34;", '"')  # shown as text
     assert "Content-Security-Policy" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert html.count("<svg") == 1  # one chart per category with statements
+    assert "Files not included" not in html
+
+
+def test_html_lists_the_files_left_out_and_why():
+    doc = sample_doc()
+    doc["files"] = [{"source_file": "s.csv", "status": "ingested", "answers": 10, "reason": None},
+                    {"source_file": "wave<2>.csv", "status": "quarantined", "answers": 0,
+                     "reason": "wave<2>.csv ends part-way through its last row"}]
+    html = render_html(doc)
+    assert "<h2>Files not included</h2>" in html and "wave&lt;2&gt;.csv: wave&lt;2&gt;.csv ends part-way" in html
+    assert "s.csv:" not in html
 
 
 def chromium() -> str:
