@@ -7,9 +7,9 @@ The copy kept is the one from the best-ranked file (the wide original export, wh
 respondent's other answers and metadata).
 
 Answers are matched between two files only when one of them is a copy: at least half of its
-distinct answers are also in files ranked as high or higher (`COPY_SHARE`), as a tidied or coded
-copy of one or more waves is. A second wave or another survey shares at most a few short answers ("Thanks for
-asking.") with the first, and those are different people's words.
+distinct answers (of that source) are also in files ranked as high or higher (`COPY_SHARE`), as a
+tidied or coded copy of one or more waves is. A second wave or another survey shares at most a
+few short answers ("Thanks for asking.") with the first, and those are different people's words.
 """
 from __future__ import annotations
 
