@@ -110,7 +110,7 @@ def answer_embeddings(texts: list[str], how: str) -> np.ndarray:
 
 def answer_segments(texts: list[str]) -> Segments:
     """Each answer's sentence segments (as the pipeline cuts them) with their cached vectors."""
-    segments = Segments.from_lists([[s.text for s in p.segments] for p in preprocess(texts)])
+    segments = Segments.cut(texts)
     distinct = list(dict.fromkeys(segments.texts))
     vecs, row = cached_embeddings(distinct), {t: i for i, t in enumerate(distinct)}
     return Segments(segments.texts, segments.owner, vecs[[row[t] for t in segments.texts]])

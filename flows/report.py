@@ -65,7 +65,8 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         "taxonomy": {"id": tax.id, "title": tax.title}, "heading": tax.summary_heading,
         "model_version": model,
         "totals": {"answers": totals[0], "people": totals[1], "empty_answers": totals[2],
-                   "by_source": by_source, "answers_by_source": answers_by_source, "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0},
+                   "by_source": by_source, "answers_by_source": answers_by_source,
+                   "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0},
         "files": files, "categories": categories,
     }
 

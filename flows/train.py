@@ -22,7 +22,6 @@ from flows.files import atomic_write_bytes, atomic_write_text
 from flows.settings import Workspace, resolve_taxonomy, workspace
 from nlp.classify import Segments, TaxonomyClassifier, labels_to_matrix
 from nlp.embed import MODEL_VERSION
-from nlp.preprocess import preprocess
 from nlp.redact import default_redactor
 from nlp.sentiment import SENTIMENTS, SentimentClassifier
 from nlp.taxonomy import Taxonomy
@@ -130,7 +129,7 @@ def answer_context(df: pd.DataFrame) -> list[dict[str, str]]:
 
 def answer_segments(ws: Workspace, texts: list[str]) -> Segments:
     """The answers' sentence segments, as ingest cuts them, with their (cached) vectors."""
-    segments = Segments.from_lists([[seg.text for seg in p.segments] for p in preprocess(texts)])
+    segments = Segments.cut(texts)
     return Segments(segments.texts, segments.owner, get_embeddings(ws, segments.texts))
 
 

@@ -102,6 +102,13 @@ class Segments:
         owner = np.repeat(np.arange(len(per_answer)), [len(s) for s in per_answer])
         return cls([t for s in per_answer for t in s], owner, embeddings)
 
+    @classmethod
+    def cut(cls, texts: Sequence[str]) -> "Segments":
+        """The answers' sentence segments as ingest cuts them (nlp.preprocess), without vectors."""
+        from nlp.preprocess import preprocess
+
+        return cls.from_lists([[s.text for s in p.segments] for p in preprocess(texts)])
+
     def of(self, answers: np.ndarray) -> "Segments":
         """The segments of the answers at positions `answers`, with owners renumbered to their place there."""
         answers = np.asarray(answers)
