@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from flows.files import atomic_write_text, safe_cell
-from flows.settings import DEFAULT_TAXONOMY, configure_environment, workspace
+from flows.settings import DEFAULT_TAXONOMY, configure_environment, local_prefect, workspace
 from flows.parallel import ADDRESS_ENV
 
 EPILOG = """\
@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command != "serve":
         join_running_server(ws)
     try:
+        if args.command in FLOW_MODULES:
+            with local_prefect(FLOW_MODULES[args.command]):
+                return COMMANDS[args.command](args, ws)
         return COMMANDS[args.command](args, ws)
     except UserError as e:
         print(f"engage: {e}", file=sys.stderr)
@@ -551,6 +554,8 @@ def cmd_serve(args, ws) -> int:
     return 0
 
 
+# Commands that run Prefect flows in this process, and the module their flows come from.
+FLOW_MODULES = {"ingest": "flows.ingest", "train": "flows.train", "run": "flows.nightly", "report": "flows.report"}
 COMMANDS = {"inspect": cmd_inspect, "review": cmd_review, "ingest": cmd_ingest, "train": cmd_train, "run": cmd_run, "report": cmd_report,
             "export": cmd_export, "quotes": cmd_quotes, "serve": cmd_serve}
 

@@ -24,6 +24,7 @@ from flows.files import atomic_write_bytes, atomic_write_text
 from flows.parallel import run_chunks
 from flows.timing import stage
 from nlp.dedupe import cross_file_duplicates, dedup_key
+from nlp.embed import preload_encoder
 from nlp.ingest import ANSWER_COLUMNS, SOURCES, IngestError, detect_format, iter_export, normalise_question
 from nlp.preprocess import is_empty_answer, preprocess
 from nlp.redact import default_redactor
@@ -149,6 +150,29 @@ def _leave_store(ws: Workspace, path: str, digest: str) -> None:
         Path(path).with_name(f"{digest}.meta.json").unlink(missing_ok=True)
 
 
+def _file_record(ws: Workspace, digest: str) -> tuple | None:
+    """(status, n_answers, reason, source_spec) of the file with these bytes, if seen before."""
+    with connect(ws.db_path) as con:
+        return con.execute("SELECT status, n_answers, reason, source_spec FROM files WHERE file_hash = ?",
+                           [digest]).fetchone()
+
+
+def _to_read(row: tuple | None, source: str | None, mapping: dict | None) -> bool:
+    """Whether a file with this record is read: a new one is; an ingested one is not. A quarantined
+    file is read again only when the officer now says more about it (a source, a column mapping), as
+    its reason may have asked; the same bytes on their own fail the same way."""
+    if row is None:
+        return True
+    if row[0] == "ingested":
+        return False
+    return bool(mapping or (source and source != row[3]))
+
+
+def anything_to_read(ws: Workspace, targets: list[RawFile]) -> bool:
+    """Whether ingesting these files will read any of them (hashes them: cheap beside reading)."""
+    return any(_to_read(_file_record(ws, sha256(t.path.read_bytes())), t.source, t.mapping) for t in targets)
+
+
 def ingest_file(home: str, path: str, name: str, source: str | None = None, mapping: dict | None = None) -> dict:
     """Read, redact and store one export; returns what happened (never answer text).
 
@@ -158,14 +182,10 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None, mapp
     ws = workspace(home)
     data = Path(path).read_bytes()
     digest = sha256(data)
-    with connect(ws.db_path) as con:
-        row = con.execute("SELECT status, n_answers, reason, source_spec FROM files WHERE file_hash = ?",
-                          [digest]).fetchone()
+    row = _file_record(ws, digest)
     if row and row[0] == "ingested":
         return {"file": name, "status": "unchanged", "answers": row[1]}
-    # A quarantined file is read again only when the officer now says more about it (a source, a
-    # column mapping), as its reason may have asked; the same bytes on their own fail the same way.
-    if row and row[0] == "quarantined" and not (mapping or (source and source != row[3])):
+    if not _to_read(row, source, mapping):
         _leave_store(ws, path, digest)
         return {"file": name, "status": "quarantined", "reason": row[2]}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -301,9 +321,11 @@ def segment_answers(home: str) -> int:
 
 @flow(name="engage-ingest")
 def ingest_flow(home: str, paths: list[str] | None = None, source: str | None = None,
-                mapping: dict | None = None) -> dict:
+                mapping: dict | None = None, encode_next: bool = False) -> dict:
     """Ingest the given files (copied into the store first), or the inbox and everything in
-    data/raw; then count shared answers once and segment what is new."""
+    data/raw; then count shared answers once and segment what is new.
+    `encode_next`: the caller encodes the new answers next in this process, so the encoder starts
+    loading in the background as soon as there is a new export to read (and not when there is none)."""
     ws = workspace(home).ensure()
     logger = get_run_logger()
     if paths:
@@ -311,6 +333,8 @@ def ingest_flow(home: str, paths: list[str] | None = None, source: str | None = 
     else:
         collect_inbox(ws)
         targets = discover(ws)
+    if encode_next and anything_to_read(ws, targets):
+        preload_encoder()
     with stage("read + redact") as st:
         results = [ingest_file(str(ws.home), str(t.path), t.name, t.source, t.mapping) for t in targets]
         st["items"] = sum(r.get("answers", 0) for r in results if r["status"] == "ingested")

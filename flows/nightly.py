@@ -21,7 +21,6 @@ from flows.settings import REPO, Workspace, resolve_taxonomy, workspace
 from flows.store import connect, transaction, write_snapshot
 from flows.timing import stage
 from flows.train import train_flow
-from nlp.embed import preload_encoder
 from nlp.taxonomy import Taxonomy
 
 REPORT_NAMES = ("they-said.json", "they-said.md", "they-said.html", "they-said.docx")
@@ -61,12 +60,10 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_add
     ws = workspace(home).ensure()
     tax = resolve_taxonomy(taxonomy, ws.home)
     logger = get_run_logger()
-    # Encoding happens in this process: load the encoder while the exports are read. Joined before
-    # returning, so the interpreter never exits part-way through its imports.
-    preload = preload_encoder() if dask_address is None else None
     started = datetime.now(timezone.utc).replace(tzinfo=None)
     with stage("ingest"):
-        ingested = with_runner(ingest_flow, dask_address)(str(ws.home))
+        # Encoding happens in this process: the encoder loads while new exports are read.
+        ingested = with_runner(ingest_flow, dask_address)(str(ws.home), encode_next=dask_address is None)
     with stage("train"):
         trained = train_flow(str(ws.home), taxonomy)
     fp = fingerprint(ws, tax, trained["model_version"], seed)
@@ -74,8 +71,6 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_add
     reports = [str(out_dir / n) for n in REPORT_NAMES]
     if not refit_themes and fp == last_fingerprint(ws, tax) and all(Path(r).exists() for r in reports) and ws.snapshot_path.exists():
         logger.info("nothing new for %s since the last run: reports are up to date", tax.id)
-        if preload is not None:
-            preload.join()
         return {"ingest": ingested, "train": trained, "analyse": None, "reports": reports, "skipped": True}
     with stage("analyse"):
         analysed = with_runner(analyse_flow, dask_address)(str(ws.home), taxonomy, seed, refit_themes)
@@ -89,6 +84,4 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_add
     with stage("snapshot"):
         write_snapshot(ws.db_path, ws.snapshot_path)
     logger.info("nightly run for %s finished: %s", tax.id, reports)
-    if preload is not None:
-        preload.join()
     return {"ingest": ingested, "train": trained, "analyse": analysed, "reports": reports, "skipped": False}

@@ -4,9 +4,13 @@ Import this before Prefect: Prefect reads PREFECT_HOME and its telemetry setting
 """
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
@@ -101,6 +105,45 @@ def configure_environment(ws: Workspace) -> None:
         os.environ.setdefault(k, v)
     os.environ.setdefault("PREFECT_HOME", str(ws.prefect_home))
     ws.prefect_home.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def local_prefect(pipeline_module: str) -> Iterator[None]:
+    """Import `pipeline_module` and run the flows called inside the block the quick way.
+
+    With no Prefect server configured, the first flow boots a temporary one (a second Python process,
+    about 7 s) and every flow then waits up to a second at its end for a heartbeat thread whose beats
+    nobody reads, since that server ends with this process (a night runs five flows). So the server
+    boots in the background while this process imports the pipeline (spaCy, scikit-learn, pandas:
+    another 7 s), and heartbeats are off. A configured server (`engage serve`, PREFECT_API_URL) is
+    used as it is, heartbeats included: there they mark runs that crashed.
+    """
+    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    if PREFECT_API_URL.value():
+        importlib.import_module(pipeline_module)
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server, failed = SubprocessASGIServer(), []
+
+    def boot() -> None:
+        try:
+            server.start()
+        except Exception as e:  # re-raised below, in the caller's thread
+            failed.append(e)
+
+    booting = threading.Thread(target=boot, name="prefect-server-boot", daemon=True)
+    booting.start()
+    try:
+        importlib.import_module(pipeline_module)
+    finally:
+        booting.join()
+    if failed:
+        raise failed[0]
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 def taxonomy_dirs(home: Path | None = None) -> list[Path]:

@@ -14,6 +14,7 @@ few short answers ("Thanks for asking.") with the first, and those are different
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import unicodedata
 
@@ -39,20 +40,21 @@ def cross_file_duplicates(answers: pd.DataFrame) -> pd.Series:
     # (usual) keys seen in one file only are dropped first, in one vectorised step.
     shared = answers.groupby("dedup_key")["file_hash"].transform("nunique") > 1
     copies = copy_files(answers, shared)
-    df = answers[shared].sort_values(["file_rank", "file_hash", "row_order"])
-    df = df.assign(occurrence=df.groupby(["file_hash", "dedup_key"]).cumcount())
-    for _, group in df.groupby("dedup_key", sort=False):
-        source = group["source"].iat[0] if "source" in group else ""  # part of the key
+    df = answers[shared].sort_values(["dedup_key", "file_rank", "file_hash", "row_order"], kind="stable")
+    source = df["source"] if "source" in df else pd.Series("", index=df.index)  # part of the key
+    rows = zip(df.index, df["dedup_key"], df["file_rank"], df["file_hash"], df["answer_id"], source)
+    for _, group in itertools.groupby(rows, key=lambda r: r[1]):
         kept: list[tuple[str, str]] = []  # (answer id, file) of the answers that count
-        for (_, file), rows in group.groupby(["file_rank", "file_hash"], sort=True):
+        for (_, file), in_file in itertools.groupby(group, key=lambda r: (r[2], r[3])):
+            in_file = list(in_file)
+            src = in_file[0][5]
             # The k-th "No comment" here is the k-th one that counts in the files this one copies.
-            same = [a for a, f in kept if (f, source) in copies or (file, source) in copies]
-            for idx, row in rows.iterrows():
-                k = row["occurrence"]
+            same = [a for a, f in kept if (f, src) in copies or (file, src) in copies]
+            for k, (idx, _, _, _, answer_id, _) in enumerate(in_file):
                 if k < len(same):
                     dup.at[idx] = same[k]
                 else:
-                    kept.append((row["answer_id"], file))
+                    kept.append((answer_id, file))
     return dup
 
 

@@ -25,8 +25,9 @@ def load_encoder():
 
 def preload_encoder() -> threading.Thread:
     """Start loading the encoder (imports and weights, ~4 s) in a background thread, so a run that
-    reads and redacts its exports first finds it ready when it has something to encode."""
-    thread = threading.Thread(target=load_encoder, name="encoder-preload", daemon=True)
+    reads and redacts its exports first finds it ready when it has something to encode. Not a
+    daemon: the process waits for it at exit rather than stopping part-way through its imports."""
+    thread = threading.Thread(target=load_encoder, name="encoder-preload")
     thread.start()
     return thread
 

@@ -38,3 +38,24 @@ def test_a_quarantined_file_is_kept_beside_its_namesake_and_ingested_once_its_so
     assert main(["--home", str(home), "ingest", str(first), "--source", "public"]) == 0
     assert main(["--home", str(home), "ingest", str(first), "--source", "public"]) == 0
     assert answers(home) == 2
+
+
+def test_the_encoder_starts_loading_only_when_a_night_has_an_export_to_read(tmp_path, prefect_harness, monkeypatch):
+    import flows.ingest as fi
+
+    started: list[int] = []
+    monkeypatch.setattr(fi, "preload_encoder", lambda: started.append(1))
+    home = make_home(tmp_path, with_labels=False)
+    inbox = home / "data/raw/inbox/public"
+    inbox.mkdir(parents=True)
+    header = "Response ID,What should we do over the next five years?\n"
+    (inbox / "wave-1.csv").write_text(header + "1,More GP appointments in the evenings please\n")
+    fi.ingest_flow(str(home), encode_next=True)
+    assert started == [1] and answers(home) == 1
+    # Nothing new: nothing to read, so nothing to encode and no encoder to load.
+    fi.ingest_flow(str(home), encode_next=True)
+    assert started == [1]
+    # A standalone ingest encodes nothing, so it never loads the encoder.
+    (inbox / "wave-2.csv").write_text(header + "2,Keep the minor injuries unit open\n")
+    fi.ingest_flow(str(home))
+    assert started == [1] and answers(home) == 2
