@@ -57,6 +57,11 @@ def render_docx(report: dict) -> bytes:
                               + (f" Their tone: {sentiment_line(s['by_sentiment'])}." if s.get("by_sentiment") else ""))
             for q in s["quotes"]:
                 _quote(doc, q)
+    left_out = [f for f in report["files"] if f["status"] != "ingested"]
+    if left_out:
+        doc.add_heading("Files not included", level=1)
+        for f in left_out:
+            doc.add_paragraph(f"{f['source_file']}: {f['reason']}", style="List Bullet")
     for style in ("Normal", "Quote"):
         doc.styles[style].font.size = Pt(11)
     buf = io.BytesIO()

@@ -49,14 +49,27 @@ def test_html_escapes_response_text():
     assert "Files not included" not in html
 
 
-def test_html_lists_the_files_left_out_and_why():
+def with_a_file_left_out() -> dict:
     doc = sample_doc()
     doc["files"] = [{"source_file": "s.csv", "status": "ingested", "answers": 10, "reason": None},
                     {"source_file": "wave<2>.csv", "status": "quarantined", "answers": 0,
                      "reason": "wave<2>.csv ends part-way through its last row"}]
-    html = render_html(doc)
+    return doc
+
+
+def test_html_lists_the_files_left_out_and_why():
+    html = render_html(with_a_file_left_out())
     assert "<h2>Files not included</h2>" in html and "wave&lt;2&gt;.csv: wave&lt;2&gt;.csv ends part-way" in html
     assert "s.csv:" not in html
+
+
+def test_docx_lists_the_files_left_out_and_why():
+    d = Document(io.BytesIO(render_docx(with_a_file_left_out())))
+    styles = [(p.style.name, p.text) for p in d.paragraphs]
+    at = styles.index(("Heading 1", "Files not included"))
+    assert styles[at + 1:] == [("List Bullet", "wave<2>.csv: wave<2>.csv ends part-way through its last row")]
+    assert ("Heading 1", "Files not included") not in [(p.style.name, p.text) for p in
+                                                       Document(io.BytesIO(render_docx(sample_doc()))).paragraphs]
 
 
 def chromium() -> str:
