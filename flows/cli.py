@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         join_running_server(ws)
     try:
         if args.command in FLOW_MODULES:
-            with local_prefect(FLOW_MODULES[args.command]):
+            with local_prefect(FLOW_MODULES[args.command], ws.prefect_home):
                 return COMMANDS[args.command](args, ws)
         return COMMANDS[args.command](args, ws)
     except UserError as e:

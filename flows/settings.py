@@ -4,10 +4,16 @@ Import this before Prefect: Prefect reads PREFECT_HOME and its telemetry setting
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import importlib
+import importlib.util
 import os
-import threading
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -108,42 +114,76 @@ def configure_environment(ws: Workspace) -> None:
 
 
 @contextlib.contextmanager
-def local_prefect(pipeline_module: str) -> Iterator[None]:
-    """Import `pipeline_module` and run the flows called inside the block the quick way.
+def local_prefect(pipeline_module: str, prefect_home: Path) -> Iterator[None]:
+    """Import `pipeline_module`, and have a Prefect server ready for the flows called inside the block.
 
-    With no Prefect server configured, the first flow boots a temporary one (a second Python process,
-    about 7 s) and every flow then waits up to a second at its end for a heartbeat thread whose beats
-    nobody reads, since that server ends with this process (a night runs five flows). So the server
-    boots in the background while this process imports the pipeline (spaCy, scikit-learn, pandas:
-    another 7 s), and heartbeats are off. A configured server (`engage serve`, PREFECT_API_URL) is
-    used as it is, heartbeats included: there they mark runs that crashed.
+    With no server configured, the first flow would boot a temporary one (a second Python process,
+    about 7 s) only once this process had imported the pipeline (spaCy, scikit-learn, pandas: another
+    7 s). Here that server boots first and the pipeline imports while it does; it stops when this
+    process ends. Flow heartbeats are off on it: they mark crashed runs for a lasting server, but
+    this one ends with the process, and every flow waited up to a second at its end for its heartbeat
+    thread (a night runs five flows). A configured server (`engage serve`, PREFECT_API_URL) or a
+    Prefect already set up in this process (its test harness) is used as it is.
     """
-    from prefect.settings import PREFECT_API_URL, PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    if PREFECT_API_URL.value():
+    if "prefect" in sys.modules or os.environ.get("PREFECT_API_URL"):
         importlib.import_module(pipeline_module)
         yield
         return
-    from prefect.server.api.server import SubprocessASGIServer
+    url, server, log = _boot_server(prefect_home)
+    importlib.import_module(pipeline_module)
+    _wait_for_server(url, server, log)
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
-    server, failed = SubprocessASGIServer(), []
-
-    def boot() -> None:
-        try:
-            server.start()
-        except Exception as e:  # re-raised below, in the caller's thread
-            failed.append(e)
-
-    booting = threading.Thread(target=boot, name="prefect-server-boot", daemon=True)
-    booting.start()
-    try:
-        importlib.import_module(pipeline_module)
-    finally:
-        booting.join()
-    if failed:
-        raise failed[0]
     with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
         yield
+
+
+def _boot_server(prefect_home: Path) -> tuple[str, subprocess.Popen, Path]:
+    """Start Prefect's own temporary server (the one its flows start when none is configured) on a
+    free local port, and point this process and its children (Dask workers) at it."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    log = prefect_home / "temporary-server.log"
+    package = Path(importlib.util.find_spec("prefect").origin).parent  # found, not imported
+    with open(log, "wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--app-dir", str(package.parent), "--factory",
+             "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
+             "--log-level", "error", "--lifespan", "on"],
+            # As Prefect's own SubprocessASGIServer runs it (prefect 3.8.8): no UI, no services.
+            env={**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
+                 "PREFECT__SERVER_FINAL": "1"},
+            stdout=out, stderr=subprocess.STDOUT)
+    # Registered before Prefect is imported, so it runs after Prefect's own exit handlers have sent
+    # their last logs and events.
+    atexit.register(_stop_server, server)
+    url = f"http://127.0.0.1:{port}/api"
+    os.environ["PREFECT_API_URL"] = url
+    return url, server, log
+
+
+def _wait_for_server(url: str, server: subprocess.Popen, log: Path) -> None:
+    timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90"))
+    deadline = time.monotonic() + timeout
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    state = f"exited with code {server.returncode}" if server.poll() is not None else f"not up after {timeout:.0f} s"
+    raise RuntimeError(f"the temporary Prefect server {state}; its output is in {log}. Set "
+                       "PREFECT_API_URL to a running server (`engage serve` starts one) to run without it.")
+
+
+def _stop_server(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        server.kill()
 
 
 def taxonomy_dirs(home: Path | None = None) -> list[Path]:
