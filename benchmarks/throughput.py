@@ -7,9 +7,10 @@ Usage:
 For each N, `benchmarks/generate.py` writes a fresh working area of N synthetic answers, then:
   cold         `engage run` from nothing: ingest, redact, segment, train, classify, themes, reports
   incremental  a new export of N/100 answers dropped into the inbox, and `engage run` again
-Each run is its own process (as a nightly job is), so times include the temporary Prefect server's
-start-up and the model loads, and peak RSS is that run's own; per-stage figures come from the
-stage timings the flows record (flows/timing.py) and RSS sampled every 50 ms.
+Each run is `engage run` in its own process (as a nightly job is), timed from before its imports, so
+times include the pipeline's imports, the temporary Prefect server's start-up and the model loads,
+and peak RSS is that run's own; per-stage figures come from the stage timings the flows record
+(flows/timing.py) and RSS sampled every 50 ms.
   encoder      SentenceTransformer.encode, batch 64, on a sample of the texts the cold run embedded:
                the most the embed stage could do on this machine (sentences/second)
   embed stage  the pipeline's own sentences/second: texts newly encoded / time in its encode stage
