@@ -296,6 +296,8 @@ def _print_ingest(result: dict, ws) -> int:
                   "see the .reason.txt beside it)", file=sys.stderr)
         else:
             print(f"{r['status']:>10}  {r['file']}  ({r.get('answers', 0)} answers)")
+            for note in r.get("notes") or []:
+                print(f"            note: {note}")
     if result.get("duplicates"):
         print(f"{result['duplicates']} answers appear in more than one export and are counted once")
     return 1 if bad else 0

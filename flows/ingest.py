@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import yaml
@@ -100,16 +101,19 @@ def manifest_entry(rel: str, name: str, manifest: list[dict]) -> dict:
 def add_to_store(ws: Workspace, data: bytes, name: str, source: str | None, mapping: dict | None = None) -> RawFile:
     """Keep an immutable copy named by its content hash, with the officer's file name and source
     beside it, so the database can always be rebuilt from data/raw alone. Adding the same bytes
-    again (even under another name) changes nothing."""
+    again (even under another name) changes nothing, except that a column mapping given now
+    replaces the one kept (and the file is read again with it)."""
     digest = sha256(data)
     suffix = Path(name).suffix.lower()
     target = ws.store / digest[:2] / f"{digest}{suffix}"
     meta = target.with_name(f"{digest}.meta.json")
     if not target.exists():
         atomic_write_bytes(target, data)
-    if not meta.exists():
-        atomic_write_text(meta, json.dumps({"source_file": name, "source": source, "suffix": suffix,
-                                            "sha256": digest, "mapping": mapping}, indent=2))
+    stored = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else None
+    if stored is None or (mapping and mapping != stored.get("mapping")):
+        kept = stored or {"source_file": name, "source": source, "suffix": suffix, "sha256": digest}
+        atomic_write_text(meta, json.dumps({**kept, "source": kept.get("source") or source, "mapping": mapping},
+                                           indent=2))
     stored = json.loads(meta.read_text(encoding="utf-8"))
     return RawFile(target, stored["source_file"], stored.get("source"), stored.get("mapping"))
 
@@ -151,20 +155,26 @@ def _leave_store(ws: Workspace, path: str, digest: str) -> None:
 
 
 def _file_record(ws: Workspace, digest: str) -> tuple | None:
-    """(status, n_answers, reason, source_spec) of the file with these bytes, if seen before."""
+    """(status, n_answers, reason, source_spec, mapping) of the file with these bytes, if seen before."""
     with connect(ws.db_path) as con:
-        return con.execute("SELECT status, n_answers, reason, source_spec FROM files WHERE file_hash = ?",
+        return con.execute("SELECT status, n_answers, reason, source_spec, mapping FROM files WHERE file_hash = ?",
                            [digest]).fetchone()
 
 
+def _mapping_key(mapping: dict | None) -> str | None:
+    return json.dumps(mapping, sort_keys=True, ensure_ascii=False) if mapping else None
+
+
 def _to_read(row: tuple | None, source: str | None, mapping: dict | None) -> bool:
-    """Whether a file with this record is read: a new one is; an ingested one is not. A quarantined
-    file is read again only when the officer now says more about it (a source, a column mapping), as
-    its reason may have asked; the same bytes on their own fail the same way."""
+    """Whether a file with this record is read: a new one is; an ingested one is read again only
+    with a column mapping other than the one it was read with (as a note on a left-out column may
+    have asked). A quarantined file is read again only when the officer now says more about it (a
+    source, a column mapping), as its reason may have asked; the same bytes on their own fail the
+    same way."""
     if row is None:
         return True
     if row[0] == "ingested":
-        return False
+        return mapping is not None and _mapping_key(mapping) != row[4]
     return bool(mapping or (source and source != row[3]))
 
 
@@ -183,15 +193,21 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None, mapp
     data = Path(path).read_bytes()
     digest = sha256(data)
     row = _file_record(ws, digest)
-    if row and row[0] == "ingested":
-        return {"file": name, "status": "unchanged", "answers": row[1]}
     if not _to_read(row, source, mapping):
+        if row[0] == "ingested":
+            return {"file": name, "status": "unchanged", "answers": row[1]}
         _leave_store(ws, path, digest)
         return {"file": name, "status": "quarantined", "reason": row[2]}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
     raw_rel = Path(path).resolve().relative_to(ws.home).as_posix() if ws.home in Path(path).resolve().parents else path
-    pieces = ({"answers": chunk.iloc[i:i + REDACT_CHUNK]}
-              for chunk in iter_export(Path(path), name, source, mapping=mapping)
+    notes: list[str] = []
+
+    def chunks() -> Iterator[pd.DataFrame]:
+        for chunk in iter_export(Path(path), name, source, mapping=mapping):
+            notes.extend(chunk.attrs.get("notes", []))
+            yield chunk
+
+    pieces = ({"answers": chunk.iloc[i:i + REDACT_CHUNK]} for chunk in chunks()
               for i in range(0, len(chunk), REDACT_CHUNK))
     try:
         # One transaction for the whole file, so an error in its last row leaves nothing of it behind.
@@ -207,20 +223,24 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None, mapp
                 con.unregister("new_answers")
                 n += len(frame)
             con.execute("DELETE FROM files WHERE file_hash = ?", [digest])
-            con.execute("INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, ?, 'ingested', NULL, ?, ?)",
+            con.execute("INSERT INTO files (file_hash, source_file, raw_path, source_spec, format, layout, "
+                        "n_answers, status, reason, ingested_at, file_rank, notes, mapping) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, 'ingested', NULL, ?, ?, ?, ?)",
                         [digest, name, raw_rel, source, detect_format(data, name), layout, n, now,
-                         0 if layout == "wide" else 1])
+                         0 if layout == "wide" else 1, json.dumps(notes) if notes else None, _mapping_key(mapping)])
     except IngestError as e:
         reason = (f"{name} was not ingested.\n\n{e}\n\nThe original file is kept unchanged here. "
                   "Once fixed, drop the corrected file into data/raw/inbox/ (or run `engage ingest`).")
         quarantine(ws, name, data, reason)
         with connect(ws.db_path) as con, transaction(con):
             con.execute("DELETE FROM files WHERE file_hash = ?", [digest])
-            con.execute("INSERT INTO files VALUES (?, ?, ?, ?, NULL, NULL, 0, 'quarantined', ?, ?, NULL)",
+            con.execute("INSERT INTO files (file_hash, source_file, raw_path, source_spec, format, layout, "
+                        "n_answers, status, reason, ingested_at, file_rank) "
+                        "VALUES (?, ?, ?, ?, NULL, NULL, 0, 'quarantined', ?, ?, NULL)",
                         [digest, name, raw_rel, source, str(e), now])
         _leave_store(ws, path, digest)
         return {"file": name, "status": "quarantined", "reason": str(e)}
-    return {"file": name, "status": "ingested", "answers": n, "layout": layout}
+    return {"file": name, "status": "ingested", "answers": n, "layout": layout, "notes": notes}
 
 
 @task(cache_policy=NONE)

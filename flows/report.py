@@ -43,8 +43,9 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
             "FROM answers WHERE duplicate_of IS NULL GROUP BY source ORDER BY people DESC, source").fetchall()
         by_source = {src: people for src, people, _ in per_source}
         answers_by_source = {src: n for src, _, n in per_source}
-        files = [dict(zip(("source_file", "status", "answers", "reason"), r)) for r in con.execute(
-            "SELECT source_file, status, n_answers, reason FROM files ORDER BY source_file").fetchall()]
+        files = [{"source_file": f, "status": st, "answers": n, "reason": why, "notes": json.loads(notes or "[]")}
+                 for f, st, n, why, notes in con.execute(
+                     "SELECT source_file, status, n_answers, reason, notes FROM files ORDER BY source_file").fetchall()]
         model = con.execute("SELECT any_value(model_version) FROM predictions WHERE taxonomy_id = ?",
                             [tax.id]).fetchone()[0]
     by_code: dict[str, list[dict]] = {}
@@ -125,6 +126,9 @@ def render_markdown(doc: dict) -> str:
     bad = [f for f in doc["files"] if f["status"] != "ingested"]
     if bad:
         lines += ["## Files not included", ""] + [f"- {f['source_file']}: {f['reason']}" for f in bad] + [""]
+    noted = [(f["source_file"], n) for f in doc["files"] if f["status"] == "ingested" for n in f.get("notes", [])]
+    if noted:
+        lines += ["## Notes on files included", ""] + [f"- {f}: {n}" for f, n in noted] + [""]
     return "\n".join(lines)
 
 

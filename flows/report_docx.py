@@ -62,6 +62,11 @@ def render_docx(report: dict) -> bytes:
         doc.add_heading("Files not included", level=1)
         for f in left_out:
             doc.add_paragraph(f"{f['source_file']}: {f['reason']}", style="List Bullet")
+    noted = [(f["source_file"], n) for f in report["files"] if f["status"] == "ingested" for n in f.get("notes", [])]
+    if noted:
+        doc.add_heading("Notes on files included", level=1)
+        for name, note in noted:
+            doc.add_paragraph(f"{name}: {note}", style="List Bullet")
     for style in ("Normal", "Quote"):
         doc.styles[style].font.size = Pt(11)
     buf = io.BytesIO()

@@ -17,6 +17,10 @@ CREATE TABLE IF NOT EXISTS files (
     file_hash VARCHAR PRIMARY KEY, source_file VARCHAR, raw_path VARCHAR, source_spec VARCHAR,
     format VARCHAR, layout VARCHAR, n_answers INTEGER, status VARCHAR, reason VARCHAR,
     ingested_at TIMESTAMP, file_rank INTEGER);
+ALTER TABLE files ADD COLUMN IF NOT EXISTS notes VARCHAR;
+ALTER TABLE files ADD COLUMN IF NOT EXISTS mapping VARCHAR;
+-- notes: what the officer should know about a file that went in (JSON list), e.g. a column left out;
+-- mapping: the column mapping it was read with (JSON), so a new one has it read again.
 CREATE TABLE IF NOT EXISTS answers (
     answer_id VARCHAR PRIMARY KEY, file_hash VARCHAR, source_file VARCHAR, respondent_id VARCHAR,
     question VARCHAR, question_key VARCHAR, source VARCHAR, text VARCHAR, text_hash VARCHAR,

@@ -260,7 +260,9 @@ def iter_export(data_or_path: bytes | str | Path, filename: str, source: str | N
     source_input = _Input(data=data_or_path) if isinstance(data_or_path, bytes) else _Input(path=Path(data_or_path))
     table, info, rest = _open_table(source_input, name, mapping, limit=chunk_rows)
     seen = _Resubmissions(info, table)
-    yield _melt(table, info, name, source, seen, first_row=1)
+    first = _melt(table, info, name, source, seen, first_row=1)
+    first.attrs["notes"] = list(info.notes)  # for the officer: repairs made, columns left out
+    yield first
     first_row = len(table) + 1
     for chunk in rest:
         if len(chunk):
@@ -771,6 +773,17 @@ def _describe(table: pd.DataFrame, name: str, mapping: dict, **found) -> ExportI
         _apply_mapping(table, info, mapping, name)
     if not info.question_columns:
         raise _no_free_text(name, table.columns)
+    if "questions" not in mapping:  # else the officer has said which columns are questions
+        for c in info.metadata_columns:
+            if info.metadata_roles.get(c) in ("choice", "other") and not _never_text(c, _header_role(c)) \
+                    and _is_free_text(table[c].head(_SAMPLE), varied=False):
+                answered = _answered(table[c][table[c] != ""])
+                named = ", ".join(repr(q) for q in [*info.question_columns, c])
+                info.notes.append(
+                    f"'{c}' reads like written answers but repeats a few of them ({answered.nunique()} different "
+                    f"among {len(answered)}), so it was taken as a list of choices and not analysed. If it is "
+                    f"an open question, list the questions in a column mapping (questions: [{named}]) and "
+                    "ingest the file again.")
     return info
 
 
@@ -1399,10 +1412,11 @@ def _answered(values: pd.Series) -> pd.Series:
     return values[~values.str.casefold().isin(_NOT_ANSWERED)]
 
 
-def _is_free_text(values: pd.Series) -> bool:
+def _is_free_text(values: pd.Series, varied: bool = True) -> bool:
     """Written answers: long (25+ characters, 4+ words on average), varied (half or more distinct)
     and sentence-like in vocabulary (lower-case words, and everyday function words such as "the",
-    "to", "we" in at least a third of answers).
+    "to", "we" in at least a third of answers). `varied=False` skips the second test, to spot
+    written answers that repeat (and option lists worded as sentences).
 
     That rules out IDs, dates, age bands, postcodes, option lists and names: organisation and team
     names are long and varied in a small file too, but are capitalised and have no function words.
@@ -1412,7 +1426,8 @@ def _is_free_text(values: pd.Series) -> bool:
         return False
     words = answers.map(_WORD.findall)
     n_words = words.map(len)
-    if not (answers.str.len().mean() > 25 and n_words.mean() >= 4 and answers.nunique() / len(answers) >= 0.5):
+    if not (answers.str.len().mean() > 25 and n_words.mean() >= 4
+            and (not varied or answers.nunique() / len(answers) >= 0.5)):
         return False
     lower = sum(w[0].islower() for ws in words for w in ws)
     function = words.map(lambda ws: any(w.casefold() in _FUNCTION_WORDS for w in ws)).mean()

@@ -59,3 +59,30 @@ def test_the_encoder_starts_loading_only_when_a_night_has_an_export_to_read(tmp_
     (inbox / "wave-2.csv").write_text(header + "2,Keep the minor injuries unit open\n")
     fi.ingest_flow(str(home))
     assert started == [1] and answers(home) == 2
+
+
+def test_a_column_left_out_is_noted_and_the_mapping_the_note_suggests_reads_the_file_again(
+        tmp_path, prefect_harness, capsys):
+    from flows.cli import main
+    from tests.nlp.test_ingest import _survey_with_a_repetitive_open_question
+
+    home = make_home(tmp_path, with_labels=False)
+    survey = tmp_path / "survey.csv"
+    survey.write_bytes(_survey_with_a_repetitive_open_question())
+    assert main(["--home", str(home), "ingest", str(survey), "--source", "public"]) == 0
+    out = capsys.readouterr().out
+    assert "note: 'Q2. Anything else you want to tell us?' reads like written answers" in out
+    assert answers(home) == 40
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text(out.split("column mapping (")[1].split(") and ingest")[0] + "\n")
+    # The same bytes with the suggested mapping are read again, now with both questions...
+    assert main(["--home", str(home), "ingest", str(survey), "--mapping", str(mapping)]) == 0
+    out = capsys.readouterr().out
+    assert "ingested  survey.csv  (80 answers)" in out and "note:" not in out
+    assert answers(home) == 80
+    # ...once: the same mapping again, or a night without one, changes nothing.
+    assert main(["--home", str(home), "ingest", str(survey), "--mapping", str(mapping)]) == 0
+    assert "unchanged  survey.csv  (80 answers)" in capsys.readouterr().out
+    import flows.ingest as fi
+    fi.ingest_flow(str(home))
+    assert answers(home) == 80

@@ -49,9 +49,12 @@ def test_html_escapes_response_text():
     assert "Files not included" not in html
 
 
+NOTE = "'Q2. Anything else?' reads like written answers but repeats <a few> of them"
+
+
 def with_a_file_left_out() -> dict:
     doc = sample_doc()
-    doc["files"] = [{"source_file": "s.csv", "status": "ingested", "answers": 10, "reason": None},
+    doc["files"] = [{"source_file": "s.csv", "status": "ingested", "answers": 10, "reason": None, "notes": [NOTE]},
                     {"source_file": "wave<2>.csv", "status": "quarantined", "answers": 0,
                      "reason": "wave<2>.csv ends part-way through its last row"}]
     return doc
@@ -60,14 +63,16 @@ def with_a_file_left_out() -> dict:
 def test_html_lists_the_files_left_out_and_why():
     html = render_html(with_a_file_left_out())
     assert "<h2>Files not included</h2>" in html and "wave&lt;2&gt;.csv: wave&lt;2&gt;.csv ends part-way" in html
-    assert "s.csv:" not in html
+    assert "<h2>Notes on files included</h2>" in html and "s.csv: &#39;Q2. Anything else?&#39;" in html
+    assert "repeats &lt;a few&gt;" in html
 
 
 def test_docx_lists_the_files_left_out_and_why():
     d = Document(io.BytesIO(render_docx(with_a_file_left_out())))
     styles = [(p.style.name, p.text) for p in d.paragraphs]
     at = styles.index(("Heading 1", "Files not included"))
-    assert styles[at + 1:] == [("List Bullet", "wave<2>.csv: wave<2>.csv ends part-way through its last row")]
+    assert styles[at + 1:] == [("List Bullet", "wave<2>.csv: wave<2>.csv ends part-way through its last row"),
+                               ("Heading 1", "Notes on files included"), ("List Bullet", f"s.csv: {NOTE}")]
     assert ("Heading 1", "Files not included") not in [(p.style.name, p.text) for p in
                                                        Document(io.BytesIO(render_docx(sample_doc()))).paragraphs]
 

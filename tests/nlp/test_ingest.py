@@ -812,3 +812,36 @@ def test_an_export_cut_short_mid_row_is_refused_not_half_read(tail) -> None:
     assert "ends part-way through its last row" in ingest_error(data, "cut.csv")
     whole = data.replace(tail.encode(), b"3,A whole answer about the car park,CA14,25-34")  # no final break
     assert len(read_export(whole, "whole.csv", "public")[0]) == 4
+
+
+def _survey_with_a_repetitive_open_question() -> bytes:
+    """An open question whose answers repeat (five stock replies) beside a varied one."""
+    stock = ["Thanks for asking.", "Please get in touch with me about this.", "Nothing else to add from me.",
+             "I am happy to be contacted by the team.", "Good luck with the strategy."]
+    rng = random.Random(4)
+    places = ["Penrith", "Keswick", "Maryport", "Alston", "Wigton", "Brampton", "Egremont", "Millom"]
+    rows = ["Response ID,Q1. What should we do over the next five years?,Q2. Anything else you want to tell us?"]
+    for i in range(40):
+        place = places[i % len(places)]
+        rows.append(f"{i + 1},Keep the {place} surgery open at weekends for the {i + 3} people who need it,"
+                    f"{rng.choice(stock)}")
+    return ("\n".join(rows) + "\n").encode()
+
+
+def test_a_repetitive_open_question_is_not_dropped_without_a_word() -> None:
+    data = _survey_with_a_repetitive_open_question()
+    info = describe_export(data, "survey.csv")
+    assert [q["column"] for q in info["questions"]] == ["Q1. What should we do over the next five years?"]
+    [note] = [n for n in info["notes"] if "Q2. Anything else" in n]
+    assert "5 different among 40" in note and "not analysed" in note
+    assert ("questions: ['Q1. What should we do over the next five years?', "
+            "'Q2. Anything else you want to tell us?']") in note
+    # The note's advice works, and once the officer has said which columns are questions it is not repeated.
+    mapping = {"questions": ["Q1. What should we do over the next five years?",
+                             "Q2. Anything else you want to tell us?"]}
+    mapped = describe_export(data, "survey.csv", mapping=mapping)
+    assert len(mapped["questions"]) == 2 and not any("not analysed" in n for n in mapped["notes"])
+    # None of the real-shaped exports (SmartSurvey, SurveyMonkey, Forms, CitizenSpace...) gets such a note.
+    for path in EXPORTS.iterdir():
+        if path.name != "no_free_text.csv":
+            assert not any("not analysed" in n for n in describe_export(path.read_bytes(), path.name)["notes"])
