@@ -332,9 +332,10 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
                 detail = st.as_dict() | {"theme_id": state.id, "text": state.statement, "method": themer.method_}
                 theme_rows.append((tax.id, cat.code, state.id, rank, state.statement, st.n,
                                    json.dumps(detail, ensure_ascii=False), theme.centroid.astype(np.float32).tobytes()))
-                for i, c in zip(idx, emb[idx] @ theme.centroid):
-                    member_rows.append((tax.id, cat.code, state.id, seg["answer_id"].iat[i],
-                                        int(seg["seg_index"].iat[i]), float(c)))
+                member_rows.append(pd.DataFrame({
+                    "taxonomy_id": tax.id, "code": cat.code, "theme_id": state.id,
+                    "answer_id": seg["answer_id"].to_numpy()[idx], "seg_index": seg["seg_index"].to_numpy()[idx],
+                    "centrality": (emb[idx] @ theme.centroid).astype(np.float64)}))
             for e in change_log(prev.get(cat.code, []), current):
                 change_rows.append((run_at, tax.id, cat.code, e["theme_id"], e["change"], e["statement"], e["n_before"],
                                     e["n_after"], e.get("statement_before")))
@@ -345,8 +346,7 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
                 con.executemany("INSERT INTO themes (taxonomy_id, code, theme_id, rank, statement, n_people, detail, "
                                 "centroid) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", theme_rows)
             if member_rows:
-                con.register("m", pd.DataFrame(member_rows, columns=["taxonomy_id", "code", "theme_id", "answer_id",
-                                                                     "seg_index", "centrality"]))
+                con.register("m", pd.concat(member_rows, ignore_index=True))
                 con.execute("INSERT INTO theme_members SELECT * FROM m")
             if change_rows:
                 con.executemany("INSERT INTO theme_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", change_rows)
