@@ -522,9 +522,12 @@ def cmd_serve(args, ws) -> int:
     if not os.environ.get("PREFECT_API_URL"):
         url = f"http://127.0.0.1:{args.port}/api"
         log = open(ws.prefect_home / "server.log", "ab")
+        # In its own session, so Ctrl-C stops this command first: on its way out the flow runner pauses
+        # its schedule through this server (which otherwise died at the same moment, and the runner's
+        # retries kept Ctrl-C waiting a minute or more); the `finally` below then stops the server.
         server = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
                                    "--port", str(args.port)], stdout=log, stderr=subprocess.STDOUT,
-                                  env={**os.environ, "PREFECT_UI_ENABLED": "true"})
+                                  env={**os.environ, "PREFECT_UI_ENABLED": "true"}, start_new_session=True)
         if not _wait_healthy(url, 120):
             server.terminate()
             raise UserError(f"the local Prefect server did not start; see {ws.prefect_home / 'server.log'}")
