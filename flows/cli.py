@@ -9,6 +9,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -529,7 +530,7 @@ def cmd_serve(args, ws) -> int:
                                    "--port", str(args.port)], stdout=log, stderr=subprocess.STDOUT,
                                   env={**os.environ, "PREFECT_UI_ENABLED": "true"}, start_new_session=True)
         if not _wait_healthy(url, 120):
-            server.terminate()
+            _stop_session(server)
             raise UserError(f"the local Prefect server did not start; see {ws.prefect_home / 'server.log'}")
         os.environ["PREFECT_API_URL"] = url
         atomic_write_text(server_file(ws), url)
@@ -554,9 +555,23 @@ def cmd_serve(args, ws) -> int:
         stop.set()
         if server is not None:
             server_file(ws).unlink(missing_ok=True)
-            server.terminate()
-            server.wait(30)
+            _stop_session(server)
     return 0
+
+
+def _stop_session(process: subprocess.Popen, grace: float = 30) -> None:
+    """Stop a process started in its own session, and anything it started: as Ctrl-C in its own
+    terminal would (`prefect server start` can outlive a SIGTERM by half a minute), then by force."""
+    for sig in (signal.SIGINT, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 # Commands that run Prefect flows in this process, and the module their flows come from.

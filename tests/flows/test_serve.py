@@ -127,7 +127,7 @@ def test_serve_schedules_runs_on_inbox_drops_while_other_terminals_read_and_inge
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:
-            proc.wait(60)
+            proc.wait(120)  # the runner pauses its schedule, then the server gets up to 30 s to stop
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
     with socket.socket() as s:  # the server went away with it
