@@ -21,6 +21,7 @@ from flows.settings import REPO, Workspace, resolve_taxonomy, workspace
 from flows.store import connect, transaction, write_snapshot
 from flows.timing import stage
 from flows.train import train_flow
+from nlp.embed import join_preloads
 from nlp.taxonomy import Taxonomy
 
 REPORT_NAMES = ("they-said.json", "they-said.md", "they-said.html", "they-said.docx")
@@ -71,6 +72,7 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_add
     reports = [str(out_dir / n) for n in REPORT_NAMES]
     if not refit_themes and fp == last_fingerprint(ws, tax) and all(Path(r).exists() for r in reports) and ws.snapshot_path.exists():
         logger.info("nothing new for %s since the last run: reports are up to date", tax.id)
+        join_preloads()
         return {"ingest": ingested, "train": trained, "analyse": None, "reports": reports, "skipped": True}
     with stage("analyse"):
         analysed = with_runner(analyse_flow, dask_address)(str(ws.home), taxonomy, seed, refit_themes)
@@ -84,4 +86,5 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_add
     with stage("snapshot"):
         write_snapshot(ws.db_path, ws.snapshot_path)
     logger.info("nightly run for %s finished: %s", tax.id, reports)
+    join_preloads()
     return {"ingest": ingested, "train": trained, "analyse": analysed, "reports": reports, "skipped": False}

@@ -23,13 +23,23 @@ def load_encoder():
         return _load_encoder()
 
 
+_preloads: list[threading.Thread] = []
+
+
 def preload_encoder() -> threading.Thread:
     """Start loading the encoder (imports and weights, ~4 s) in a background thread, so a run that
-    reads and redacts its exports first finds it ready when it has something to encode. Not a
-    daemon: the process waits for it at exit rather than stopping part-way through its imports."""
-    thread = threading.Thread(target=load_encoder, name="encoder-preload")
+    reads and redacts its exports first finds it ready when it has something to encode. Callers
+    `join_preloads()` before they return, so the process never exits part-way through its imports."""
+    thread = threading.Thread(target=load_encoder, name="encoder-preload", daemon=True)
     thread.start()
+    _preloads.append(thread)
     return thread
+
+
+def join_preloads() -> None:
+    """Wait for the preloads started in this process."""
+    while _preloads:
+        _preloads.pop().join()
 
 
 @lru_cache(maxsize=1)
