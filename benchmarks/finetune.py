@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -31,7 +32,7 @@ from evaluate import ROOT, SHARED, cached_embeddings, respondent_groups, scores 
 
 from flows.settings import resolve_taxonomy  # noqa: E402
 from nlp.classify import TaxonomyClassifier, labels_to_matrix  # noqa: E402
-from nlp.embed import load_encoder  # noqa: E402
+from nlp.embed import model_dir  # noqa: E402
 
 
 def training_pairs(Y: np.ndarray, idx: np.ndarray, rounds: int, rng: random.Random) -> list[tuple[int, int, float]]:
@@ -54,12 +55,13 @@ def training_pairs(Y: np.ndarray, idx: np.ndarray, rounds: int, rng: random.Rand
 
 def fine_tune(texts: list[str], pairs: list[tuple[int, int, float]], seed: int, batch: int = 16):
     """A fresh copy of the encoder, tuned for one epoch over the pairs."""
-    import copy
-
     import torch
 
     torch.manual_seed(seed)
-    model = copy.deepcopy(load_encoder())
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(model_dir()), device="cpu")  # trainable; the pipeline's encoder is not
     steps = (len(pairs) + batch - 1) // batch
     opt = torch.optim.AdamW(model.parameters(), lr=2e-5)
     sched = torch.optim.lr_scheduler.LambdaLR(

@@ -11,7 +11,7 @@ Each run is `engage run` in its own process (as a nightly job is), timed from be
 times include the pipeline's imports, the temporary Prefect server's start-up and the model loads,
 and peak RSS is that run's own; per-stage figures come from the stage timings the flows record
 (flows/timing.py) and RSS sampled every 50 ms.
-  encoder      SentenceTransformer.encode, batch 64, on a sample of the texts the cold run embedded:
+  encoder      the pipeline's encoder (nlp.embed), batch 64, on a sample of the texts the cold run embedded:
                the most the embed stage could do on this machine (sentences/second)
   embed stage  the pipeline's own sentences/second: texts newly encoded / time in its encode stage
 The table is printed and written to reports/benchmarks/throughput.md and .json; --json FILE also
@@ -125,7 +125,7 @@ def child_encoder(home: str) -> dict:
     model = load_encoder()
     model.encode(texts[:ENCODER_BATCH], batch_size=ENCODER_BATCH)  # warm-up
     t0 = time.perf_counter()
-    model.encode(texts, batch_size=ENCODER_BATCH, normalize_embeddings=True, convert_to_numpy=True)
+    model.encode(texts, batch_size=ENCODER_BATCH)
     seconds = time.perf_counter() - t0
     return {"sentences": len(texts), "seconds": seconds, "sentences_per_second": len(texts) / seconds}
 
