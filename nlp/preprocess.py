@@ -26,10 +26,33 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 _MIN_SEGMENT_WORDS = 3
 
 
+# Redacted personal details, e.g. "[PHONE]" (see nlp.redact), and the words people put round them.
+_PLACEHOLDER = re.compile(r"\[(?:NAME|PHONE|EMAIL|NHS_NUMBER|POSTCODE|ADDRESS|DOB)\]")
+_CONTACT_WORDS = frozenset("""
+    please pls plz can could would you someone somebody anyone contact contacted contacting get getting in touch
+    reach reached me us i im m ve d ll re am be been my our is are it s on at via by or and with to from for the a an this
+    call ring phone phoned telephone tel mob mobile text number no email e mail address home work postcode
+    nhs dob date of birth name named called live lives living mr mrs ms miss dr happy glad willing keen like love want to discuss
+    talk chat further more about details detail info information follow up back if need needed any questions
+    query queries thanks thank regards kind best cheers many wishes x here below above
+    """.split())
+
+
+def is_contact_only(text: str) -> bool:
+    """True for answers that only leave contact details ("Please get in touch: [PHONE]", "My email is
+    [EMAIL], happy to discuss"): they say nothing about health and care, so they must not be counted
+    or themed as if they did. Needs a redacted detail, and no word beyond the ones people put round one."""
+    if not _PLACEHOLDER.search(text):
+        return False
+    rest = _NON_WORD.sub(" ", _PLACEHOLDER.sub(" ", text).casefold()).split()
+    return all(w in _CONTACT_WORDS for w in rest)
+
+
 def is_empty_answer(text: str) -> bool:
-    """True for answers like "n/a", "no comment", "?" that should not count as anything said."""
+    """True for answers like "n/a", "no comment", "?", or contact details alone, that should not
+    count as anything said."""
     key = _NON_WORD.sub(" ", text.casefold()).strip()
-    return key in _EMPTY_ANSWERS
+    return key in _EMPTY_ANSWERS or is_contact_only(text)
 
 
 @lru_cache(maxsize=1)

@@ -37,3 +37,16 @@ def test_redaction_placeholders_stay_whole_across_sentences():
                                             "[NAME] on 5B is the only reason I stayed."]
     for s in p.segments:
         assert text[s.start:s.end] == s.text
+
+
+@pytest.mark.parametrize("text", ["Please get in touch: [PHONE]", "My email is [EMAIL], happy to discuss further.",
+                                  "[NAME], [ADDRESS]", "I'm happy to be contacted on [PHONE] or [EMAIL]. Thanks",
+                                  "I live at [ADDRESS]"])
+def test_contact_details_alone_are_not_an_answer(text):
+    assert is_empty_answer(text)
+
+
+@pytest.mark.parametrize("text", ["Call me on [PHONE] about the GP closure", "I live at [ADDRESS] and the bus never comes",
+                                  "Please contact me", "[NAME] at the surgery was wonderful"])
+def test_contact_details_with_something_said_are_an_answer(text):
+    assert not is_empty_answer(text)
