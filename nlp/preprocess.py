@@ -13,6 +13,8 @@ from typing import Iterable, Iterator
 import spacy
 from spacy.language import Language
 
+from nlp.redact import PII_TYPES
+
 # Typed answers that say nothing about health and care. Matched on the whole answer after
 # lower-casing and stripping punctuation, so "No comment." and "n/a thanks" are caught but
 # "no comment on GPs, but A&E is awful" is not.
@@ -26,8 +28,8 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 _MIN_SEGMENT_WORDS = 3
 
 
-# Redacted personal details, e.g. "[PHONE]" (see nlp.redact), and the words people put round them.
-_PLACEHOLDER = re.compile(r"\[(?:NAME|PHONE|EMAIL|NHS_NUMBER|POSTCODE|ADDRESS|DOB)\]")
+# Redacted personal details, e.g. "[PHONE]", and the words people put round them.
+_PLACEHOLDER = re.compile(r"\[(?:" + "|".join(PII_TYPES) + r")\]")
 _CONTACT_WORDS = frozenset("""
     please pls plz can could would you someone somebody anyone contact contacted contacting get getting in touch
     reach reached me us i im m ve d ll re am be been my our is are it s on at via by or and with to from for the a an this
