@@ -150,7 +150,8 @@ def incremental_runs(home: Path, n: int, seed: int, repeats: int) -> list[dict]:
     from generate import add_export
 
     after_cold = home.with_name(home.name + ".after-cold")
-    shutil.copytree(home, after_cold)
+    if repeats > 1:  # one run needs no copy to start the next from
+        shutil.copytree(home, after_cold)
     runs = []
     try:
         for k in range(repeats):
@@ -203,6 +204,10 @@ def stage_table(label: str, run: dict) -> list[str]:
     return lines
 
 
+def median_of(seconds: list[float]) -> str:
+    return f"; the median of {', '.join(f'{x} s' for x in seconds)}" if len(seconds) > 1 else ""
+
+
 def render(results: dict) -> str:
     runs = results["runs"]
     lines = [f"# Throughput ({results['machine']}, {results['when']})", "",
@@ -217,9 +222,8 @@ def render(results: dict) -> str:
     lines += [f"| {n} | failed: {why} |" for n, why in results.get("failed", {}).items()]
     for n, r in runs.items():
         lines += ["", "```"] + stage_table(f"N={n} cold", r["cold"]) + [""] \
-            + stage_table(f"N={n} incremental (+{r['added_answers']} answers; the median of "
-                          f"{', '.join(f'{x} s' for x in r.get('incremental_runs_seconds', []))})", r["incremental"]) \
-            + ["```"]
+            + stage_table(f"N={n} incremental (+{r['added_answers']} answers{median_of(r['incremental_runs_seconds'])})",
+                          r["incremental"]) + ["```"]
     return "\n".join(lines) + "\n"
 
 

@@ -77,9 +77,10 @@ def test_serve_schedules_runs_on_inbox_drops_while_other_terminals_read_and_inge
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
     # Its output goes to a file: a pipe nobody reads fills up and blocks the server mid-run.
     log = tmp_path / "serve.log"
-    proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--home", str(home), "serve", "--port", str(port),
-                             "--cron", "30 3 * * *"], cwd=REPO, env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    with log.open("wb") as out:  # the child keeps its own copy of the handle
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--home", str(home), "serve", "--port",
+                                 str(port), "--cron", "30 3 * * *"], cwd=REPO, env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
     proc.log = log
     api = f"http://127.0.0.1:{port}/api"
     runs_in = lambda state: post(f"{api}/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": [state]}}}})
