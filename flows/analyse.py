@@ -19,6 +19,7 @@ from flows.store import connect, transaction
 from flows.timing import stage
 from flows.train import answer_context, load_model, load_sentiment
 from nlp.classify import Segments
+from nlp.preprocess import is_contact_only
 from nlp.summarise import (distinct_statements, fallback_statement, reusable_statement, summarise_theme,
                            theme_quotes)
 from nlp.stability import Match, ThemeState, change_log, jaccard, match_themes
@@ -148,7 +149,9 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
 
 
 def category_segments(con, tax_id: str, code: str, threshold: float) -> pd.DataFrame:
-    """The segments of this category's answers that speak to it, with their writer's sentiment."""
+    """The segments of this category's answers that speak to it, with their writer's sentiment.
+    A sentence that only leaves contact details ("Contact: [NAME], Parish Clerk, [PHONE]") is not
+    evidence for any theme, whatever the rest of its answer says."""
     df = con.execute("""
         SELECT s.answer_id, s.seg_index, s.text, ss.score, a.source, a.source_file, a.respondent_id,
                a.question, a.metadata, coalesce(se.sentiment, '') AS sentiment
@@ -160,8 +163,9 @@ def category_segments(con, tax_id: str, code: str, threshold: float) -> pd.DataF
         LEFT JOIN sentiments se ON se.answer_id = s.answer_id AND se.seg_index = s.seg_index
         WHERE p.taxonomy_id = ? AND p.code = ? AND p.assigned AND NOT a.is_empty
         ORDER BY a.source_file, a.respondent_id, a.question, s.seg_index""", [tax_id, code]).df()
+    df = df[~df["text"].map(is_contact_only)]
     if df.empty:
-        return df
+        return df.reset_index(drop=True)
     best = df.groupby("answer_id")["score"].transform("max")
     keep = (df["score"] >= SEGMENT_SHARE_OF_THRESHOLD * threshold) | (df["score"] == best)
     return df[keep].reset_index(drop=True)

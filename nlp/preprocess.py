@@ -30,6 +30,8 @@ _MIN_SEGMENT_WORDS = 3
 
 # Redacted personal details, e.g. "[PHONE]", and the words people put round them.
 _PLACEHOLDER = re.compile(r"\[(?:" + "|".join(PII_TYPES) + r")\]")
+# A detail someone can be reached at: beside one, a name, job title or place is part of the contact.
+_REACHABLE = re.compile(r"\[(?:PHONE|EMAIL|ADDRESS)\]")
 _CONTACT_WORDS = frozenset("""
     please pls plz can could would you someone somebody anyone contact contacted contacting get getting in touch
     reach reached me us i im m ve d ll re am be been my our is are it s on at via by or and with to from for the a an this
@@ -37,17 +39,28 @@ _CONTACT_WORDS = frozenset("""
     nhs dob date of birth name named called live lives living mr mrs ms miss dr happy glad willing keen like love want to discuss
     talk chat further more about details detail info information follow up back if need needed any questions
     query queries thanks thank regards kind best cheers many wishes x here below above
+    he she her his him they them their left gave given taken took asked asks ask wants wanted tell told know hear
+    what really actually all examples lol
     """.split())
+_WORD_RUN = re.compile(r"[^\W_]+(?:[&'’][^\W_]+)*")
 
 
 def is_contact_only(text: str) -> bool:
-    """True for answers that only leave contact details ("Please get in touch: [PHONE]", "My email is
-    [EMAIL], happy to discuss"): they say nothing about health and care, so they must not be counted
-    or themed as if they did. Needs a redacted detail, and no word beyond the ones people put round one."""
+    """True for text that only leaves contact details ("Please get in touch: [PHONE]", "My email is
+    [EMAIL], happy to discuss", "Contact: [NAME], Parish Clerk, [PHONE]"): it says nothing about
+    health and care, so it must not be counted or themed as if it did. Needs a redacted detail, and
+    no word beyond the ones people put round one; beside a phone, e-mail or address, capitalised
+    words (a job title, a street, a town) belong to the contact too, but "Call me on [PHONE] about
+    the GP closure" says something."""
     if not _PLACEHOLDER.search(text):
         return False
-    rest = _NON_WORD.sub(" ", _PLACEHOLDER.sub(" ", text).casefold()).split()
-    return all(w in _CONTACT_WORDS for w in rest)
+    reachable = bool(_REACHABLE.search(text))
+    for w in _WORD_RUN.findall(_PLACEHOLDER.sub(" ", text)):
+        if reachable and w[:1].isupper() and not w.isupper():
+            continue
+        if not all(part in _CONTACT_WORDS for part in re.split(r"['’]", w.casefold())):
+            return False
+    return True
 
 
 def is_empty_answer(text: str) -> bool:

@@ -86,6 +86,17 @@ _CONTEXT_START = re.compile(
 # Starts with a preposition: often the tail of a longer sentence ("Across the trust, the CCG …").
 _PREP_START = re.compile(r"^(?:across|with|for|in|on|at|from|to|into|by|of|about|between|within|without|after|"
                          r"before|during|under|over|through)\b", re.IGNORECASE)
+# A verdict on something ("Great that you're asking …", "Shame that …", "Good to see …"): it comments
+# on what came before, or on the survey, rather than saying what should happen.
+_REMARK = re.compile(r"^(?:(?:it'?s|it is|that'?s|that is)\s+)?(?:great|good|nice|lovely|brilliant|fantastic|"
+                     r"wonderful|shame|a shame|sad|funny|typical|amazing|interesting|ironic)\s+(?:that|how|to see|"
+                     r"to hear|you|you're|you are)\b", re.IGNORECASE)
+# "that"/"this" standing for something said before ("Don't let that happen", "Roll that out
+# everywhere", "Keep this up"), not pointing at a noun ("Keep that service").
+_DEMONSTRATIVE_OBJECT = re.compile(
+    r"\b(?:let|make|do|did|does|done|stop|fix|prevent|change|keep|roll|see|watch|want|need|hear|say|said|like|love|"
+    r"hate)\s+(?:that|this)\s+(?:happen\w*|again|out|back|up|work\w*|go|going|stop\w*|continue\w*)\b"
+    r"|\b(?:that|this)\s+happen(?:s|ed|ing)?\b", re.IGNORECASE)
 # Pronouns whose referent is in another sentence ("help design it", "do them").
 _LOOSE_PRONOUN = re.compile(r"\b(?:it|them|they|this|these|those|there)\b", re.IGNORECASE)
 _DANGLING_END = re.compile(
@@ -151,8 +162,14 @@ def printable(text: str) -> bool:
         return False
     if re.search(r"\b(?:this|that|these|those)\b(?=\s*$|\s*,|\s+(?:and|but|or|so|because)\b)", text, re.IGNORECASE):
         return False  # "District councils are working on this and …": this what?
+    if _DEMONSTRATIVE_OBJECT.search(text):
+        return False
+    if re.search(r"\b(?:them|they|these|those)\b", " ".join(text.split()[:4]), re.IGNORECASE):
+        return False  # "Identifying and supporting them …": who? (an antecedent needs a few words first)
     if not re.match(r"[A-Za-z0-9£\"“']", text):
         return False
+    if _REMARK.match(text):
+        return False  # "Great that you're asking us what matters": a remark on something, often sarcastic
     return True
 
 
@@ -171,6 +188,8 @@ def is_anecdote(raw: str) -> bool:
                  r"(?:\w+ed|been|had|got|seen|done|gone|made|taken|spent|lost|come|known|heard|felt|waited|"
                  r"left|met|paid|sat|kept|brought|bought|given|told|rung)\b", raw, re.I):
         return True
+    if re.search(r"\b(?:would|could|might)(?:n'?t| not)? have\s+(?!to\b)\w+", raw, re.I):
+        return True  # "A phone call would have taken 2 minutes": what should have happened, once
     return len(narrative) >= 2
 
 
@@ -189,7 +208,9 @@ def _clauses(segment: str) -> list[tuple[str, str]]:
     out = []
     for part in _CLAUSE_SPLIT.split(segment):
         part = (part or "").strip()
-        if not part:
+        # What comes before a colon names or introduces what follows ("Alston Moor community
+        # centre: residents raised …", "Three things:"): a heading, not something anyone asked for.
+        if not part or part.endswith(":"):
             continue
         pieces = [part]
         head = part.split(", ")[0]
@@ -318,7 +339,7 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
                  - 0.08 * min(2, _rare_names(c, member_low, name_counts))
                  - (0.1 if _PREP_START.match(c) else 0.0)
                  - 0.05 * bool(_LOOSE_PRONOUN.search(c))
-                 - 0.15 * bool(re.search(r"\b(?:them|they|these|those|this)\b", " ".join(c.split()[:4]), re.I))
+                 - 0.15 * bool(re.search(r"\bthis\b", " ".join(c.split()[:4]), re.I))
                  - 0.04 * bool(re.search(r"\d", c))
                  - 0.015 * max(0, n - 11))
         out.append(Candidate(c, round(score, 6), ask, anecdote))

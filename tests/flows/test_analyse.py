@@ -1,10 +1,29 @@
-"""The analyse flow's pure helpers: a person's stance over their segments, and when a category's
-last topic-model fit may carry it."""
+"""The analyse flow's helpers: which segments are a category's evidence, a person's stance over
+their segments, and when a category's last topic-model fit may carry it."""
 from __future__ import annotations
 
 import pandas as pd
 
-from flows.analyse import THEME_REFIT_SHARE, keep_last_fit, person_sentiment
+from flows.analyse import THEME_REFIT_SHARE, category_segments, keep_last_fit, person_sentiment
+from flows.store import connect
+
+
+def test_a_sentence_that_only_leaves_contact_details_is_no_theme_s_evidence(tmp_path):
+    segments = {"a1": ["Keep services in rural communities and involve parish councils early.",
+                       "Contact: [NAME], Parish Clerk, [PHONE], [EMAIL]"],
+                "a2": ["Call me on [PHONE] about the GP closure"]}
+    with connect(tmp_path / "engage.duckdb") as con:
+        for answer_id, texts in segments.items():
+            con.execute("INSERT INTO answers (answer_id, source_file, respondent_id, question, source, text, is_empty) "
+                        "VALUES (?, 'x.csv', ?, 'Q', 'public', ?, false)", [answer_id, answer_id, " ".join(texts)])
+            con.execute("INSERT INTO predictions VALUES ('tax', ?, 'AIM2', 0.9, true, 'm')", [answer_id])
+            for i, text in enumerate(texts):
+                con.execute("INSERT INTO segments (answer_id, seg_index, text) VALUES (?, ?, ?)", [answer_id, i, text])
+                # The contact line scores highest: it must still not stand for its answer.
+                con.execute("INSERT INTO segment_scores VALUES ('tax', ?, ?, 'AIM2', ?)", [answer_id, i, 0.5 + i / 2])
+        got = category_segments(con, "tax", "AIM2", threshold=0.5)
+    assert got["text"].tolist() == ["Keep services in rural communities and involve parish councils early.",
+                                    "Call me on [PHONE] about the GP closure"]
 
 
 def test_a_person_is_mixed_when_they_praise_and_criticise_and_counted_by_their_own_rows_only():

@@ -41,12 +41,15 @@ def test_redaction_placeholders_stay_whole_across_sentences():
 
 @pytest.mark.parametrize("text", ["Please get in touch: [PHONE]", "My email is [EMAIL], happy to discuss further.",
                                   "[NAME], [ADDRESS]", "I'm happy to be contacted on [PHONE] or [EMAIL]. Thanks",
-                                  "I live at [ADDRESS]"])
+                                  "I live at [ADDRESS]", "Contact: [NAME], Parish Clerk, [PHONE], [EMAIL]",
+                                  "She asked for a call back: [NAME], [PHONE].", "[NAME], [ADDRESS], Whitehaven.",
+                                  "Ring me on [PHONE] if you want to know what it's really like"])
 def test_contact_details_alone_are_not_an_answer(text):
     assert is_empty_answer(text)
 
 
 @pytest.mark.parametrize("text", ["Call me on [PHONE] about the GP closure", "I live at [ADDRESS] and the bus never comes",
-                                  "Please contact me", "[NAME] at the surgery was wonderful"])
+                                  "Please contact me", "[NAME] at the surgery was wonderful",
+                                  "Ask for [NAME] about A&E on [PHONE]", "Thank you [NAME] at Keswick Surgery"])
 def test_contact_details_with_something_said_are_an_answer(text):
     assert not is_empty_answer(text)

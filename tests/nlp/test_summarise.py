@@ -69,6 +69,19 @@ def test_every_candidate_from_real_answers_is_a_printable_phrase(labelled_csv):
         assert not re.search(r"\b(?:I|my|me)\b", c), c  # the strategy's voice, not one person's
 
 
+def test_headings_remarks_and_what_should_have_happened_once_are_not_statements():
+    assert candidate_clauses("Alston Moor community centre: residents want the beds back at Ruth Lancaster.") == \
+        ["Residents want the beds back at Ruth Lancaster"]
+    assert candidate_clauses("Yeah great that you're asking us what matters.") == []
+    assert not printable("Good to see more nurses on the ward") and printable("Good GP access for everyone in town")
+    assert not printable("Don't let that happen") and not printable("Roll that out everywhere")
+    assert printable("Keep that service open in Keswick")
+    assert not printable("Identifying and supporting them should be a core priority")
+    assert printable("Recruit more nurses and actually keep them")
+    assert is_anecdote("A phone call or text would have taken 2 minutes.")
+    assert not is_anecdote("We would have to travel to Carlisle for every scan")
+
+
 def test_reported_speech_keeps_the_ask_and_politeness_is_trimmed():
     assert candidate_clauses("A lady at Egremont suggested good neighbour schemes run by the GP practice.") == \
         ["Good neighbour schemes run by the GP practice"]
