@@ -20,8 +20,8 @@ from flows.timing import stage
 from flows.train import answer_context, load_model, load_sentiment
 from nlp.classify import Segments
 from nlp.preprocess import is_contact_only
-from nlp.summarise import (distinct_statements, fallback_statement, reusable_statement, summarise_theme,
-                           theme_quotes)
+from nlp.summarise import (distinct_statements, fallback_statement, leans_on_context, reusable_statement,
+                           summarise_theme, theme_quotes)
 from nlp.stability import Match, ThemeState, change_log, jaccard, match_themes
 from nlp.themes import CategoryThemer, KeptThemes, fit_sampled
 
@@ -151,7 +151,9 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
 def category_segments(con, tax_id: str, code: str, threshold: float) -> pd.DataFrame:
     """The segments of this category's answers that speak to it, with their writer's sentiment.
     A sentence that only leaves contact details ("Contact: [NAME], Parish Clerk, [PHONE]") is not
-    evidence for any theme, whatever the rest of its answer says."""
+    evidence for any theme, whatever the rest of its answer says; one whose point is in another
+    sentence ("Please don't let that happen", see `leans_on_context`) is evidence only when nothing
+    else of its answer is, or it would gather with other such remarks into a theme of their own."""
     df = con.execute("""
         SELECT s.answer_id, s.seg_index, s.text, ss.score, a.source, a.source_file, a.respondent_id,
                a.question, a.metadata, coalesce(se.sentiment, '') AS sentiment
@@ -167,8 +169,10 @@ def category_segments(con, tax_id: str, code: str, threshold: float) -> pd.DataF
     if df.empty:
         return df.reset_index(drop=True)
     best = df.groupby("answer_id")["score"].transform("max")
-    keep = (df["score"] >= SEGMENT_SHARE_OF_THRESHOLD * threshold) | (df["score"] == best)
-    return df[keep].reset_index(drop=True)
+    df = df[(df["score"] >= SEGMENT_SHARE_OF_THRESHOLD * threshold) | (df["score"] == best)]
+    leans = df["text"].map(leans_on_context).astype(bool)
+    said_elsewhere = (~leans).groupby(df["answer_id"]).transform("any")
+    return df[~(leans & said_elsewhere)].reset_index(drop=True)
 
 
 def theme_evidence(seg: pd.DataFrame) -> pd.DataFrame:

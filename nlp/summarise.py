@@ -95,8 +95,8 @@ _REMARK = re.compile(r"^(?:(?:it'?s|it is|that'?s|that is)\s+)?(?:great|good|nic
 # everywhere", "Keep this up"), not pointing at a noun ("Keep that service").
 _DEMONSTRATIVE_OBJECT = re.compile(
     r"\b(?:let|make|do|did|does|done|stop|fix|prevent|change|keep|roll|see|watch|want|need|hear|say|said|like|love|"
-    r"hate)\s+(?:that|this)\s+(?:happen\w*|again|out|back|up|work\w*|go|going|stop\w*|continue\w*)\b"
-    r"|\b(?:that|this)\s+happen(?:s|ed|ing)?\b", re.IGNORECASE)
+    r"hate)\s+(?:that|this)\s+(?:happen\w*|again|out|back|up|work\w*|go|going|stop\w*|continue\w*)\b",
+    re.IGNORECASE)
 # Pronouns whose referent is in another sentence ("help design it", "do them").
 _LOOSE_PRONOUN = re.compile(r"\b(?:it|them|they|this|these|those|there)\b", re.IGNORECASE)
 _DANGLING_END = re.compile(
@@ -191,6 +191,23 @@ def is_anecdote(raw: str) -> bool:
     if re.search(r"\b(?:would|could|might)(?:n'?t| not)? have\s+(?!to\b)\w+", raw, re.I):
         return True  # "A phone call would have taken 2 minutes": what should have happened, once
     return len(narrative) >= 2
+
+
+# "them"/"they" within the first words, with no plural noun before it that it could stand for
+# ("Keep them going", "Identifying and supporting them …", but not "Ask patients where they …").
+_UNANCHORED_PRONOUN = re.compile(r"^(?:(?!\w+s\b)\S+\s+){0,3}?(?:them|they|they're|these|those)\b", re.IGNORECASE)
+
+
+def leans_on_context(segment: str) -> bool:
+    """A sentence whose point is in another sentence: a remark on it ("Yeah great that you're asking
+    us what matters", "That's what matters"), or "that"/"them" standing for it ("Please don't let
+    that happen", "Identifying and supporting them should be a priority"). Such a sentence is not
+    evidence for a theme on its own; its answer's other sentences carry what it refers to."""
+    t = _strip(segment)
+    n = len(words(t))
+    return bool(_REMARK.match(t) or _DEMONSTRATIVE_OBJECT.search(t)
+                or (n <= 6 and re.match(r"(?:that'?s|that is|this is|it'?s|it is|same as|same here|ditto|again)\b", t, re.I))
+                or (n <= 10 and bool(_UNANCHORED_PRONOUN.match(t))))
 
 
 def is_ask(text: str) -> bool:

@@ -26,6 +26,22 @@ def test_a_sentence_that_only_leaves_contact_details_is_no_theme_s_evidence(tmp_
                                     "Call me on [PHONE] about the GP closure"]
 
 
+def test_a_remark_on_another_sentence_is_evidence_only_when_nothing_else_of_its_answer_is(tmp_path):
+    segments = {"a1": ["The community hospital in Keswick must stay open.", "Please don't let that happen."],
+                "a2": ["Please don't let that happen."]}
+    with connect(tmp_path / "engage.duckdb") as con:
+        for answer_id, texts in segments.items():
+            con.execute("INSERT INTO answers (answer_id, source_file, respondent_id, question, source, text, is_empty) "
+                        "VALUES (?, 'x.csv', ?, 'Q', 'public', ?, false)", [answer_id, answer_id, " ".join(texts)])
+            con.execute("INSERT INTO predictions VALUES ('tax', ?, 'AIM2', 0.9, true, 'm')", [answer_id])
+            for i, text in enumerate(texts):
+                con.execute("INSERT INTO segments (answer_id, seg_index, text) VALUES (?, ?, ?)", [answer_id, i, text])
+                con.execute("INSERT INTO segment_scores VALUES ('tax', ?, ?, 'AIM2', 0.9)", [answer_id, i])
+        got = category_segments(con, "tax", "AIM2", threshold=0.5)
+    assert list(zip(got["answer_id"], got["text"])) == [("a1", "The community hospital in Keswick must stay open."),
+                                                        ("a2", "Please don't let that happen.")]
+
+
 def test_a_person_is_mixed_when_they_praise_and_criticise_and_counted_by_their_own_rows_only():
     person = pd.Series(["a", "a", "b", "b", "c", "d", "d", "e", "f"])
     sentiment = pd.Series(["negative", "positive", "neutral", "negative", "mixed", "neutral", "", "", None])

@@ -7,7 +7,7 @@ import pytest
 
 from nlp.embed import embed
 from nlp.summarise import (MAX_WORDS, MIN_WORDS, candidate_clauses, casing_table, clean_clause, distinct_statements,
-                           fix_casing, is_anecdote, is_ask, make_statement, printable, reusable_statement, select_quotes,
+                           fix_casing, is_anecdote, is_ask, leans_on_context, make_statement, printable, reusable_statement, select_quotes,
                            summarise_theme, words)
 
 HEART = ["I've got heart failure, diabetes and I'm overweight.",
@@ -80,6 +80,20 @@ def test_headings_remarks_and_what_should_have_happened_once_are_not_statements(
     assert printable("Recruit more nurses and actually keep them")
     assert is_anecdote("A phone call or text would have taken 2 minutes.")
     assert not is_anecdote("We would have to travel to Carlisle for every scan")
+
+
+@pytest.mark.parametrize("segment", ["Yeah great that you're asking us what matters.", "That's what matters.",
+                                     "Please don't let that happen.", "Keep them going.", "It's daft.",
+                                     "Identifying and supporting them should be a core priority."])
+def test_a_sentence_whose_point_is_in_another_leans_on_it(segment):
+    assert leans_on_context(segment)
+
+
+@pytest.mark.parametrize("segment", ["Ask patients where they want to be seen.", "Clinical supervision that happens.",
+                                     "Same notes, same team.", "It's 40 miles to Carlisle with no bus on Sundays.",
+                                     "Keep that service open in Keswick."])
+def test_a_sentence_that_says_its_own_point_stands_alone(segment):
+    assert not leans_on_context(segment)
 
 
 def test_reported_speech_keeps_the_ask_and_politeness_is_trimmed():
