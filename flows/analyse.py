@@ -345,8 +345,10 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
                     "answer_id": seg["answer_id"].to_numpy()[idx], "seg_index": seg["seg_index"].to_numpy()[idx],
                     "centrality": (emb[idx] @ theme.centroid).astype(np.float64)}))
             for e in change_log(prev.get(cat.code, []), current):
+                related = e.get("from_themes", e.get("to_themes"))
                 change_rows.append((run_at, tax.id, cat.code, e["theme_id"], e["change"], e["statement"], e["n_before"],
-                                    e["n_after"], e.get("statement_before")))
+                                    e["n_after"], e.get("statement_before"),
+                                    json.dumps(related, ensure_ascii=False) if related else None))
         with transaction(encode.con) as con:
             con.execute("DELETE FROM themes WHERE taxonomy_id = ?", [tax.id])
             con.execute("DELETE FROM theme_members WHERE taxonomy_id = ?", [tax.id])
@@ -357,7 +359,9 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
                 con.register("m", pd.concat(member_rows, ignore_index=True))
                 con.execute("INSERT INTO theme_members SELECT * FROM m")
             if change_rows:
-                con.executemany("INSERT INTO theme_changes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", change_rows)
+                con.executemany("INSERT INTO theme_changes (run_at, taxonomy_id, code, theme_id, change, statement, "
+                                "n_before, n_after, statement_before, related) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                change_rows)
             con.execute("DELETE FROM theme_assignments WHERE taxonomy_id = ?", [tax.id])
             con.execute("DELETE FROM theme_fits WHERE taxonomy_id = ?", [tax.id])
             if assignment_rows:

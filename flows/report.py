@@ -77,11 +77,16 @@ def build_changes(home: str, taxonomy: str | None, db_path: Path | None = None) 
     ws = workspace(home)
     tax = resolve_taxonomy(taxonomy, ws.home)
     with connect(db_path or ws.db_path, read_only=True) as con:
-        df = con.execute("SELECT run_at, code, theme_id, change, statement, n_before, n_after, statement_before "
-                         "FROM theme_changes WHERE taxonomy_id = ? AND run_at = (SELECT max(run_at) FROM "
+        df = con.execute("SELECT run_at, code, theme_id, change, statement, n_before, n_after, statement_before, "
+                         "related FROM theme_changes WHERE taxonomy_id = ? AND run_at = (SELECT max(run_at) FROM "
                          "theme_changes WHERE taxonomy_id = ?) ORDER BY code, change, theme_id",
                          [tax.id, tax.id]).df()
-    events = [{k: (None if v != v else v) for k, v in r.items() if k != "run_at"} for r in df.to_dict("records")]
+    events = []
+    for r in df.to_dict("records"):
+        e = {k: (None if v != v else v) for k, v in r.items() if k not in ("run_at", "related")}
+        if isinstance(r["related"], str):
+            e["to_themes" if e["change"] == "vanished" else "from_themes"] = json.loads(r["related"])
+        events.append(e)
     run_at = df["run_at"].iat[0].isoformat(timespec="seconds") if len(df) else None
     return {"taxonomy": tax.id, "run_at": run_at, "changes": events}
 
@@ -94,8 +99,17 @@ def render_changes(doc: dict) -> str:
     lines += ["| category | theme | change | people before | people now | statement |", "|---|---|---|---|---|---|"]
     for e in changed:
         text = e["statement"] + (f" (was: {e['statement_before']})" if e.get("statement_before") else "")
+        if e.get("from_themes"):
+            text += f"; its answers were in {_theme_list(e['from_themes'])}"
+        if e.get("to_themes"):
+            text += f"; its answers are now in {_theme_list(e['to_themes'])}"
         lines.append(f"| {e['code']} | {e['theme_id']} | {e['change']} | {e['n_before']} | {e['n_after']} | {text} |")
     return "\n".join(lines + [""])
+
+
+def _theme_list(themes: list[dict]) -> str:
+    """'AIM2-3 “Listen to patients and carers” (60%), AIM2-5 “…” (30%)'."""
+    return ", ".join(f"{t['theme_id']} “{t['statement']}” ({round(100 * t['share'])}%)" for t in themes)
 
 
 def _sources(by_source: dict) -> str:

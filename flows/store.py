@@ -51,6 +51,8 @@ ALTER TABLE themes ADD COLUMN IF NOT EXISTS centroid BLOB;
 CREATE TABLE IF NOT EXISTS theme_changes (
     run_at TIMESTAMP, taxonomy_id VARCHAR, code VARCHAR, theme_id VARCHAR, change VARCHAR,
     statement VARCHAR, n_before INTEGER, n_after INTEGER, statement_before VARCHAR);
+-- JSON: where a new theme's answers were, or where a vanished theme's answers went.
+ALTER TABLE theme_changes ADD COLUMN IF NOT EXISTS related VARCHAR;
 CREATE TABLE IF NOT EXISTS theme_members (
     taxonomy_id VARCHAR, code VARCHAR, theme_id VARCHAR, answer_id VARCHAR, seg_index INTEGER,
     centrality DOUBLE, PRIMARY KEY (taxonomy_id, code, answer_id, seg_index));

@@ -97,6 +97,9 @@ _DEMONSTRATIVE_OBJECT = re.compile(
     r"\b(?:let|make|do|did|does|done|stop|fix|prevent|change|keep|roll|see|watch|want|need|hear|say|said|like|love|"
     r"hate)\s+(?:that|this)\s+(?:happen\w*|again|out|back|up|work\w*|go|going|stop\w*|continue\w*)\b",
     re.IGNORECASE)
+# "them"/"they" within the first words, with no plural noun before it that it could stand for
+# ("Keep them going", "Identifying and supporting them …", but not "Ask patients where they …").
+_UNANCHORED_PRONOUN = re.compile(r"^(?:(?!\w+s\b)\S+\s+){0,3}?(?:them|they|they're|these|those)\b", re.IGNORECASE)
 # Pronouns whose referent is in another sentence ("help design it", "do them").
 _LOOSE_PRONOUN = re.compile(r"\b(?:it|them|they|this|these|those|there)\b", re.IGNORECASE)
 _DANGLING_END = re.compile(
@@ -164,8 +167,8 @@ def printable(text: str) -> bool:
         return False  # "District councils are working on this and …": this what?
     if _DEMONSTRATIVE_OBJECT.search(text):
         return False
-    if re.search(r"\b(?:them|they|these|those)\b", " ".join(text.split()[:4]), re.IGNORECASE):
-        return False  # "Identifying and supporting them …": who? (an antecedent needs a few words first)
+    if _UNANCHORED_PRONOUN.match(text):
+        return False  # "Identifying and supporting them …": who?
     if not re.match(r"[A-Za-z0-9£\"“']", text):
         return False
     if _REMARK.match(text):
@@ -193,11 +196,6 @@ def is_anecdote(raw: str) -> bool:
     return len(narrative) >= 2
 
 
-# "them"/"they" within the first words, with no plural noun before it that it could stand for
-# ("Keep them going", "Identifying and supporting them …", but not "Ask patients where they …").
-_UNANCHORED_PRONOUN = re.compile(r"^(?:(?!\w+s\b)\S+\s+){0,3}?(?:them|they|they're|these|those)\b", re.IGNORECASE)
-
-
 def leans_on_context(segment: str) -> bool:
     """A sentence whose point is in another sentence: a remark on it ("Yeah great that you're asking
     us what matters", "That's what matters"), or "that"/"them" standing for it ("Please don't let
@@ -205,9 +203,9 @@ def leans_on_context(segment: str) -> bool:
     evidence for a theme on its own; its answer's other sentences carry what it refers to."""
     t = _strip(segment)
     n = len(words(t))
-    return bool(_REMARK.match(t) or _DEMONSTRATIVE_OBJECT.search(t)
-                or (n <= 6 and re.match(r"(?:that'?s|that is|this is|it'?s|it is|same as|same here|ditto|again)\b", t, re.I))
-                or (n <= 10 and bool(_UNANCHORED_PRONOUN.match(t))))
+    short_verdict = re.match(r"(?:that'?s|that is|this is|it'?s|it is|same as|same here|ditto|again)\b", t, re.I)
+    return bool(_REMARK.match(t) or _DEMONSTRATIVE_OBJECT.search(t) or (n <= 6 and short_verdict)
+                or (n <= 10 and _UNANCHORED_PRONOUN.match(t)))
 
 
 def is_ask(text: str) -> bool:

@@ -238,6 +238,18 @@ def test_a_small_addition_keeps_last_runs_themes_and_refit_starts_afresh(home, t
     assert all(s["refitted"] for s in refit["analyse"]["themes"].values() if s["segments"])
     with db(other) as con:
         assert all(f for (f,) in con.execute("SELECT fitted FROM theme_assignments").fetchall())
+        now = {t for (t,) in con.execute("SELECT theme_id FROM themes").fetchall()}
+    # A theme the refit numbered afresh says where its answers were; one gone, where they went.
+    from flows.report import build_changes
+
+    changes = build_changes(str(other), None)["changes"]
+    assert {e["theme_id"] for e in changes if e["change"] != "vanished"} == now
+    for e in changes:
+        assert ("from_themes" in e) <= (e["change"] == "new") and ("to_themes" in e) <= (e["change"] == "vanished")
+        for t in e.get("from_themes", []):
+            assert t["theme_id"] in {tid for _, tid, _ in themes_after} and 0.25 <= t["share"] <= 1
+        for t in e.get("to_themes", []):
+            assert t["theme_id"] in now
 
 
 def test_export_responses_csv(home, tmp_path):

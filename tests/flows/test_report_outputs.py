@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from docx import Document
 
+from flows.report import render_changes
 from flows.report_docx import render_docx
 from flows.report_html import render_html
 from tests.conftest import REPO
@@ -124,3 +125,16 @@ def test_docx_uses_word_styles_and_holds_the_evidence():
     assert d.tables[0].style.name == "Table Grid"
     assert [c.text for c in d.tables[0].rows[1].cells[:3]] == ["Free parking at the hospital", "4", "3"]
     assert ("Normal", "Nobody raised this in the answers analysed.") in styles
+
+
+def test_changes_say_where_a_new_theme_s_answers_were_and_a_vanished_one_s_went():
+    doc = {"run_at": "2026-11-25T01:00:00", "changes": [
+        {"code": "AIM2", "theme_id": "AIM2-9", "change": "new", "statement": "Respite for carers", "n_before": 0,
+         "n_after": 12, "from_themes": [{"theme_id": "AIM2-3", "statement": "Listen to patients and carers",
+                                         "share": 0.75}]},
+        {"code": "AIM2", "theme_id": "AIM2-3", "change": "vanished", "statement": "Listen to patients and carers",
+         "n_before": 20, "n_after": 0, "to_themes": [{"theme_id": "AIM2-9", "statement": "Respite for carers",
+                                                      "share": 0.5}]}]}
+    md = render_changes(doc)
+    assert "| AIM2-9 | new | 0 | 12 | Respite for carers; its answers were in AIM2-3 “Listen to patients and carers” (75%) |" in md
+    assert "Listen to patients and carers; its answers are now in AIM2-9 “Respite for carers” (50%) |" in md

@@ -29,3 +29,23 @@ def test_change_log_reports_new_grown_shrunk_vanished():
            state([1, 1], "c", 10, "T-3", "s3"), state([2, 1], "e", 4, "T-5", "s5")]
     changes = {e["theme_id"]: e["change"] for e in change_log(prev, cur)}
     assert changes == {"T-1": "grown", "T-2": "shrunk", "T-3": "unchanged", "T-5": "new", "T-4": "vanished"}
+
+
+def test_a_theme_whose_centre_moved_but_whose_answers_stayed_keeps_its_id():
+    prev = [state([1, 0], "abcdefgh", 8, "T-1", "Keep the community hospitals")]
+    (m,) = match_themes(prev, [state([0.6, 0.8], "abcdefgi", 8)])  # cosine 0.6, 7 of 9 answers shared
+    assert m.previous_id == "T-1" and m.keep_statement
+
+
+def test_a_new_theme_says_where_its_answers_were_and_a_vanished_one_where_they_went():
+    prev = [state([1, 0], "abcdef", 6, "T-1", "Carers need a break"), state([0, 1], "uvwxyz", 6, "T-2", "Dentists")]
+    # T-1 split: half of it stayed (now T-1), half became T-3 with two answers from T-2's people.
+    cur = [state([1, 0], "abc", 3, "T-1", "Carers need a break"), state([1, 1], "defuv", 5, "T-3", "Respite care"),
+           state([0, 2], "wxyz", 4, "T-4", "NHS dentists taking on patients")]
+    by_id = {e["theme_id"]: e for e in change_log(prev, cur)}
+    assert by_id["T-3"]["change"] == "new"
+    assert by_id["T-3"]["from_themes"] == [{"theme_id": "T-1", "statement": "Carers need a break", "share": 0.6},
+                                           {"theme_id": "T-2", "statement": "Dentists", "share": 0.4}]
+    assert by_id["T-2"]["change"] == "vanished"
+    assert [t["theme_id"] for t in by_id["T-2"]["to_themes"]] == ["T-4", "T-3"]
+    assert "from_themes" not in by_id["T-1"] and "to_themes" not in by_id["T-1"]

@@ -77,7 +77,7 @@ def test_headings_remarks_and_what_should_have_happened_once_are_not_statements(
     assert not printable("Don't let that happen") and not printable("Roll that out everywhere")
     assert printable("Keep that service open in Keswick")
     assert not printable("Identifying and supporting them should be a core priority")
-    assert printable("Recruit more nurses and actually keep them")
+    assert printable("Recruit more nurses and actually keep them") and printable("Ask patients where they want to be seen")
     assert is_anecdote("A phone call or text would have taken 2 minutes.")
     assert not is_anecdote("We would have to travel to Carlisle for every scan")
 
