@@ -36,6 +36,7 @@ from sklearn.model_selection import GroupKFold, KFold
 from sklearn.svm import LinearSVC
 
 from nlp import embed as embed_mod
+from nlp.vectorise import CharNgramTfidf
 
 MODELS = ("svm", "logreg")
 # Raw score given by a label that had no (or only) positive examples in a training fold.
@@ -245,8 +246,8 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
         vecs: list = [TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, strip_accents="unicode",
                                       token_pattern=r"(?u)\b\w[\w&']*\b")]
         if self.char_ngrams:
-            vecs.append(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
-                                        strip_accents="unicode", dtype=np.float32))
+            vecs.append(CharNgramTfidf(analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
+                                       strip_accents="unicode", dtype=np.float32))
         weight = getattr(self, "context_weight", 1.0)  # models pickled before the option existed
         if context and weight:
             vecs.append(ContextFeatures(weight))

@@ -16,6 +16,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from nlp import embed as embed_mod
+from nlp.vectorise import CharNgramTfidf
 
 SENTIMENTS = ("negative", "neutral", "positive", "mixed")
 
@@ -47,8 +48,8 @@ class SentimentClassifier(BaseEstimator, ClassifierMixin):
         self.vectorizers_ = [TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True,
                                              strip_accents="unicode", token_pattern=r"(?u)\b\w[\w']*\b|[!?]")]
         if self.char_ngrams:
-            self.vectorizers_.append(TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=2,
-                                                     sublinear_tf=True, strip_accents="unicode", dtype=np.float32))
+            self.vectorizers_.append(CharNgramTfidf(analyzer="char_wb", ngram_range=(2, 5), min_df=2,
+                                                    sublinear_tf=True, strip_accents="unicode", dtype=np.float32))
         for v in self.vectorizers_:
             v.fit(texts)
         X = self._features(texts, embed_mod.ensure_embeddings(texts, embeddings))
