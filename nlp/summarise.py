@@ -365,8 +365,18 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
 
 
 def fallback_statement(keywords: Sequence[str]) -> str:
-    """When no clause can be printed: say plainly what the theme is about."""
-    kws = [k for k in keywords if "_" not in k and not _PLACEHOLDER.search(k)][:2]
+    """When no clause can be printed: say plainly what the theme is about, in two keywords that do
+    not repeat each other's words ("asking thanks" and "thanks asking" are one keyword twice)."""
+    kws: list[str] = []
+    used: set[str] = set()
+    for k in keywords:
+        own = set(k.casefold().split())
+        if "_" in k or _PLACEHOLDER.search(k) or own & used:
+            continue
+        kws.append(k)
+        used |= own
+        if len(kws) == 2:
+            break
     if kws:
         return clean_clause(f"Concerns and ideas about {' and '.join(kws)}")
     return "Other points people raised"

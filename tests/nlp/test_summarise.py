@@ -7,8 +7,8 @@ import pytest
 
 from nlp.embed import embed
 from nlp.summarise import (MAX_WORDS, MIN_WORDS, candidate_clauses, casing_table, clean_clause, distinct_statements,
-                           fix_casing, is_anecdote, is_ask, leans_on_context, make_statement, printable, reusable_statement, select_quotes,
-                           summarise_theme, words)
+                           fallback_statement, fix_casing, is_anecdote, is_ask, leans_on_context, make_statement,
+                           printable, reusable_statement, select_quotes, summarise_theme, words)
 
 HEART = ["I've got heart failure, diabetes and I'm overweight.",
          "My husband waited four hours for the heart failure nurse last week.",
@@ -229,3 +229,10 @@ def test_a_long_clause_is_not_cut_inside_a_clause_of_its_own():
     cut = candidate_clauses("Train nurses and doctors here in West Cumbria, people who grow up here stay here "
                             "and we lose them when they train elsewhere.")
     assert "Train nurses and doctors here in West Cumbria" in cut
+
+
+def test_a_fallback_names_two_different_things():
+    assert fallback_statement(["asking thanks", "thanks asking", "survey", "staff survey"]) == \
+        "Concerns and ideas about asking thanks and survey"
+    assert fallback_statement(["name", "NAME"]) == "Concerns and ideas about name"
+    assert fallback_statement([]) == "Other points people raised"
