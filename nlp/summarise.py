@@ -110,6 +110,7 @@ _COMMON_LOWER = frozenset("""a an and or but the of to in on at by for with from
 any every some more most very so too just only also our we us your you they them their it its this that these those
 what which who when where why how if than then there here up down out over under again new old good bad""".split())
 MIN_WORDS, MAX_WORDS = 4, 15
+LEANING_MAX_WORDS = 12
 QUOTE_MAX_WORDS = 45
 N_ALTERNATIVES = 8
 
@@ -200,9 +201,14 @@ def leans_on_context(segment: str) -> bool:
     """A sentence whose point is in another sentence: a remark on it ("Yeah great that you're asking
     us what matters", "That's what matters"), or "that"/"them" standing for it ("Please don't let
     that happen", "Identifying and supporting them should be a priority"). Such a sentence is not
-    evidence for a theme on its own; its answer's other sentences carry what it refers to."""
+    evidence for a theme on its own; its answer's other sentences carry what it refers to. A longer
+    sentence says something of its own ("Great that you're asking, but the surgery closes at 4")."""
+    if len(segment.split()) > 2 * LEANING_MAX_WORDS:  # cheap: most sentences are long enough to stand
+        return False
     t = _strip(segment)
     n = len(words(t))
+    if n > LEANING_MAX_WORDS:
+        return False
     short_verdict = re.match(r"(?:that'?s|that is|this is|it'?s|it is|same as|same here|ditto|again)\b", t, re.I)
     return bool(_REMARK.match(t) or _DEMONSTRATIVE_OBJECT.search(t) or (n <= 6 and short_verdict)
                 or (n <= 10 and _UNANCHORED_PRONOUN.match(t)))

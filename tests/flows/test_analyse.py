@@ -8,20 +8,25 @@ from flows.analyse import THEME_REFIT_SHARE, category_segments, keep_last_fit, p
 from flows.store import connect
 
 
-def test_a_sentence_that_only_leaves_contact_details_is_no_theme_s_evidence(tmp_path):
-    segments = {"a1": ["Keep services in rural communities and involve parish councils early.",
-                       "Contact: [NAME], Parish Clerk, [PHONE], [EMAIL]"],
-                "a2": ["Call me on [PHONE] about the GP closure"]}
-    with connect(tmp_path / "engage.duckdb") as con:
+def _aim2_evidence(db, segments: dict[str, list[str]], score) -> pd.DataFrame:
+    """category_segments on a store where every answer is AIM2 and segment i scores score(i)."""
+    with connect(db) as con:
         for answer_id, texts in segments.items():
             con.execute("INSERT INTO answers (answer_id, source_file, respondent_id, question, source, text, is_empty) "
                         "VALUES (?, 'x.csv', ?, 'Q', 'public', ?, false)", [answer_id, answer_id, " ".join(texts)])
             con.execute("INSERT INTO predictions VALUES ('tax', ?, 'AIM2', 0.9, true, 'm')", [answer_id])
             for i, text in enumerate(texts):
                 con.execute("INSERT INTO segments (answer_id, seg_index, text) VALUES (?, ?, ?)", [answer_id, i, text])
-                # The contact line scores highest: it must still not stand for its answer.
-                con.execute("INSERT INTO segment_scores VALUES ('tax', ?, ?, 'AIM2', ?)", [answer_id, i, 0.5 + i / 2])
-        got = category_segments(con, "tax", "AIM2", threshold=0.5)
+                con.execute("INSERT INTO segment_scores VALUES ('tax', ?, ?, 'AIM2', ?)", [answer_id, i, score(i)])
+        return category_segments(con, "tax", "AIM2", threshold=0.5)
+
+
+def test_a_sentence_that_only_leaves_contact_details_is_no_theme_s_evidence(tmp_path):
+    segments = {"a1": ["Keep services in rural communities and involve parish councils early.",
+                       "Contact: [NAME], Parish Clerk, [PHONE], [EMAIL]"],
+                "a2": ["Call me on [PHONE] about the GP closure"]}
+    # The contact line scores highest: it must still not stand for its answer.
+    got = _aim2_evidence(tmp_path / "engage.duckdb", segments, lambda i: 0.5 + i / 2)
     assert got["text"].tolist() == ["Keep services in rural communities and involve parish councils early.",
                                     "Call me on [PHONE] about the GP closure"]
 
@@ -29,15 +34,7 @@ def test_a_sentence_that_only_leaves_contact_details_is_no_theme_s_evidence(tmp_
 def test_a_remark_on_another_sentence_is_evidence_only_when_nothing_else_of_its_answer_is(tmp_path):
     segments = {"a1": ["The community hospital in Keswick must stay open.", "Please don't let that happen."],
                 "a2": ["Please don't let that happen."]}
-    with connect(tmp_path / "engage.duckdb") as con:
-        for answer_id, texts in segments.items():
-            con.execute("INSERT INTO answers (answer_id, source_file, respondent_id, question, source, text, is_empty) "
-                        "VALUES (?, 'x.csv', ?, 'Q', 'public', ?, false)", [answer_id, answer_id, " ".join(texts)])
-            con.execute("INSERT INTO predictions VALUES ('tax', ?, 'AIM2', 0.9, true, 'm')", [answer_id])
-            for i, text in enumerate(texts):
-                con.execute("INSERT INTO segments (answer_id, seg_index, text) VALUES (?, ?, ?)", [answer_id, i, text])
-                con.execute("INSERT INTO segment_scores VALUES ('tax', ?, ?, 'AIM2', 0.9)", [answer_id, i])
-        got = category_segments(con, "tax", "AIM2", threshold=0.5)
+    got = _aim2_evidence(tmp_path / "engage.duckdb", segments, lambda i: 0.9)
     assert list(zip(got["answer_id"], got["text"])) == [("a1", "The community hospital in Keswick must stay open."),
                                                         ("a2", "Please don't let that happen.")]
 

@@ -91,7 +91,8 @@ def test_a_sentence_whose_point_is_in_another_leans_on_it(segment):
 
 @pytest.mark.parametrize("segment", ["Ask patients where they want to be seen.", "Clinical supervision that happens.",
                                      "Same notes, same team.", "It's 40 miles to Carlisle with no bus on Sundays.",
-                                     "Keep that service open in Keswick."])
+                                     "Keep that service open in Keswick.",
+                                     "Yeah great that you're asking us, but the surgery in Brampton closes at 4 every day."])
 def test_a_sentence_that_says_its_own_point_stands_alone(segment):
     assert not leans_on_context(segment)
 
