@@ -2,7 +2,7 @@
 
 scikit-learn's `char_wb` analyser cuts every word of every text into padded 2–5 character pieces
 and looks each piece up in the vocabulary, in Python: at 100,000 answers and their sentences that
-is ~120 million lookups and most of the classifier's scoring time. Those pieces never cross a word
+is ~120 million lookups, a quarter of the classifier's scoring stage. Those pieces never cross a word
 boundary, so a text's counts are the sum of its words' counts; `CharNgramTfidf` works each distinct
 word out once, keeps it, and adds words up. Its matrices equal `TfidfVectorizer(analyzer="char_wb")`'s
 with the same settings (a test checks it), so models and their scores do not change.
