@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable, Sequence
 
 import numpy as np
@@ -197,6 +198,7 @@ def is_anecdote(raw: str) -> bool:
     return len(narrative) >= 2
 
 
+@lru_cache(maxsize=1 << 18)  # asked once per category a sentence speaks to, every night
 def leans_on_context(segment: str) -> bool:
     """A sentence whose point is in another sentence: a remark on it ("Yeah great that you're asking
     us what matters", "That's what matters"), or "that"/"them" standing for it ("Please don't let
