@@ -98,6 +98,11 @@ class Preprocessed:
     segments: tuple[Segment, ...]
 
 
+def _opens_next(text: str) -> bool:
+    """Ends with a bracket or quotation mark that opens what follows (a straight quote after a space)."""
+    return text.endswith(("[", "(", "“", "‘")) or (text.endswith('"') and len(text) > 1 and text[-2].isspace())
+
+
 def _segments(doc) -> list[Segment]:
     """Sentences, with very short fragments ("Simple things.") folded into their neighbour."""
     spans: list[list] = []
@@ -115,10 +120,11 @@ def _segments(doc) -> list[Segment]:
         start, end = group[0].start_char, group[-1].end_char
         if carry is not None:
             start, carry = carry, None
-        # The sentencizer leaves an opening bracket at the end of the previous sentence ("… it. [" +
-        # "NAME] on 5B …"); it belongs to the next one, so redaction placeholders stay whole.
+        # The sentencizer leaves an opening bracket or quotation mark at the end of the previous
+        # sentence ("… it. [" + "NAME] on 5B …", '… at home. "' + 'We couldn't have …"'); it belongs
+        # to the next one, so placeholders stay whole and a quote is not printed with a stray mark.
         stripped = doc.text[start:end].rstrip()
-        if stripped.endswith(("[", "(")) and group is not spans[-1]:
+        if _opens_next(stripped) and group is not spans[-1]:
             carry = start + len(stripped) - 1
             end = carry
         text = doc.text[start:end].strip()

@@ -113,6 +113,7 @@ what which who when where why how if than then there here up down out over under
 MIN_WORDS, MAX_WORDS = 4, 15
 LEANING_MAX_WORDS = 12
 QUOTE_MAX_WORDS = 45
+ASK_FULL_GAP, ASK_NONE_GAP = 0.1, 0.2
 N_ALTERNATIVES = 8
 
 
@@ -348,6 +349,7 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
     # How many of the theme's segments say much the same: a statement should speak for many.
     support = (ce @ seg_emb.T >= 0.5).mean(axis=1)
     member_low, name_counts = [t.casefold() for t in segments], {}
+    top = float(sim.max())
     out = []
     for c, s, sup in zip(clauses, sim, support):
         raw = raw_of[c]
@@ -355,7 +357,7 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
         ask, anecdote = is_ask(c), is_anecdote(raw)
         commas = c.count(",")
         score = (float(s) + 0.3 * _keyword_cover(c, keywords) + 0.2 * float(sup)
-                 + (0.2 if ask and not anecdote else 0.0)
+                 + (0.2 * _ask_weight(float(s), top) if ask and not anecdote else 0.0)
                  - (0.35 if anecdote else 0.0)
                  - (0.1 if _PRAISE.search(c) and not ask else 0.0)
                  - 0.06 * max(0, commas - 1) - (0.05 if commas and not ask else 0.0)
@@ -370,6 +372,13 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
     # Anecdotes only if nothing else can be printed.
     told = [k for k in out if not k.anecdote]
     return (told or out)[:limit]
+
+
+def _ask_weight(sim: float, top: float) -> float:
+    """How much of the preference for asks a clause gets: all of it when it is about as close to the
+    theme's centre as the closest clause, none when it is much further (an ask from the theme's
+    edge would head a theme of praise or complaints it does not speak for)."""
+    return 1.0 - float(np.clip((top - sim - ASK_FULL_GAP) / (ASK_NONE_GAP - ASK_FULL_GAP), 0.0, 1.0))
 
 
 def fallback_statement(keywords: Sequence[str]) -> str:

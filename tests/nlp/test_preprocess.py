@@ -30,6 +30,22 @@ def test_streams_many_answers_in_order():
     assert [o.text for o in out] == texts
 
 
+@pytest.mark.parametrize("text, expected", [
+    ('Couple at the Keswick event praised the district nurses. "We couldn\'t have done it without them."',
+     ["Couple at the Keswick event praised the district nurses.", '"We couldn\'t have done it without them."']),
+    ("He said the pharmacist spotted it. “Best service I've had in years.”",
+     ["He said the pharmacist spotted it.", "“Best service I've had in years.”"]),
+    # A closing quote stays where it is.
+    ('They told us "that is how we do it." Nobody listened to the ward staff.',
+     ['They told us "that is how we do it."', "Nobody listened to the ward staff."]),
+])
+def test_opening_quotation_marks_go_with_the_sentence_they_open(text, expected):
+    (p,) = list(preprocess([text]))
+    assert [s.text for s in p.segments] == expected
+    for s in p.segments:
+        assert text[s.start:s.end] == s.text
+
+
 def test_redaction_placeholders_stay_whole_across_sentences():
     text = "Nothing happened when I reported it. [NAME] on 5B is the only reason I stayed."
     (p,) = list(preprocess([text]))

@@ -237,3 +237,35 @@ def test_a_fallback_names_two_different_things():
         "Concerns and ideas about asking thanks and survey"
     assert fallback_statement(["name", "NAME"]) == "Concerns and ideas about name"
     assert fallback_statement([]) == "Other points people raised"
+
+
+def test_an_ask_from_the_edge_of_a_theme_does_not_head_it():
+    """AIM2's theme of praise for community nurses in the 2019 sample printed the one ask among its
+    members, from its edge (a veterans' champion in each GP practice), because asks are preferred;
+    an ask must be about as close to the centre as the closest clause to get that preference."""
+    praise = [  # the theme's 14 segments
+        "A mum at the Maryport children's centre said the best thing had been the breastfeeding peer supporters "
+        "and the baby group - she'd have been lost without it.",
+        'Couple at Keswick Booths foyer praised the Keswick surgery: "always get seen the same day if it\'s urgent".',
+        "Couple at the Keswick event praised the district nurses who supported their daughter to die at home.",
+        'Gentleman at Maryport said the ICC team had "sorted everything out" when his wife came home from hospital '
+        "- equipment, carers and a nurse visit on the same day.",
+        "Gentleman at the Brampton event said the community hospital in Brampton had given him rehab after his hip "
+        "operation and he was very grateful.",
+        "I want to thank the heart failure nurse team for Egremont and Whitehaven.",
+        "Kids have been so much better this year. Thank you",
+        "Lady at the Penrith Age UK coffee morning said she was well looked after by her GP and the community "
+        "nurses, and the coffee morning itself was the thing keeping her going since she was widowed.",
+        "Our experience of working with the Keswick ICC has been very positive.",
+        "The community nurses at Keswick are wonderful and the little hospital did my bloods and x ray. Keep it.",
+        "The district nurses who came to dress my leg were kindness itself.",
+        "The nurses at the Maryport health centre who do my leg dressings every week are worth their weight in gold.",
+        "Veterans at the breakfast club suggested one veterans' champion in each GP practice who knows about "
+        "armed forces charities and services.",
+        "Woman at Cockermouth library said the Living Well coach had helped her husband get out of the house again "
+        "after his stroke."]
+    st = summarise_theme(0, theme(praise), embed(praise), ["keswick", "thank", "praised", "veterans"], embed)
+    assert "veterans" not in st.text.casefold()
+    # Among equally central clauses an ask still wins.
+    st = summarise_theme(0, theme(HEART), embed(HEART), ["heart", "failure", "nurse"], embed)
+    assert st.text == "We need more heart failure nurses in the community"
