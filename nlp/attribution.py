@@ -16,6 +16,8 @@ _AGE_VALUE = re.compile(r"^\s*(?:under\s*\d+|\d{1,2}\s*(?:-|–|to)\s*\d{1,2}|\d
                         re.IGNORECASE)
 _PLACE_KEY = re.compile(r"postcode|district|localit|\barea\b|\btown\b|\bward\b|neighbourhood|venue|\bevent\b|location",
                         re.IGNORECASE)
+# A map position ("Location Latitude": 53.8041) or a count is no place a reader would know.
+_NUMBER = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
 _DISTRICT = re.compile(r"^\s*([A-Z]{1,2}\d[A-Z\d]?)\s*$", re.IGNORECASE)
 
 
@@ -30,7 +32,7 @@ def facets(metadata: Mapping[str, str] | str | None) -> dict[str, str]:
             continue
         if "age_band" not in out and _AGE_KEY.search(key) and _AGE_VALUE.match(v):
             out["age_band"] = re.sub(r"\s*(?:-|to)\s*", "–", v)
-        elif "locality" not in out and _PLACE_KEY.search(key) and len(v) <= 40:
+        elif "locality" not in out and _PLACE_KEY.search(key) and len(v) <= 40 and not _NUMBER.match(v):
             m = _DISTRICT.match(v)
             out["locality"] = m.group(1).upper() if m else v
     return out

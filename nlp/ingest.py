@@ -84,6 +84,7 @@ _ID_HEADER = re.compile(r"\b(id|ids|ref|reference|identifier|uid|uuid)\b"
 _ROLE_HEADERS = (
     ("email", re.compile(r"\be ?mail\b")),
     ("ip_address", re.compile(r"\bip( address)?\b")),
+    ("geolocation", re.compile(r"\b(latitude|longitude|lat|lng|lon|long|geo ?location|coordinates|gps)\b")),
     ("date", re.compile(r"\b(date|time|timestamp|started|ended|submitted|completed|completion|modified"
                         r"|created|updated)\b")),
     ("age_band", re.compile(r"\bage\b|\bhow old\b")),
@@ -96,7 +97,7 @@ _ROLE_HEADERS = (
     ("id", _ID_HEADER),
 )
 # Columns headed like this hold facts about the respondent, never their written answer.
-_NEVER_TEXT = {"email", "ip_address", "date", "age_band", "postcode_district", "name", "id"}
+_NEVER_TEXT = {"email", "ip_address", "geolocation", "date", "age_band", "postcode_district", "name", "id"}
 _ASKS_FOR_TEXT = re.compile(r"\b(comments?|feedback|tell|describe|explain|why|what|how)\b")
 _AGE_BAND = re.compile(r"^(under \d+|\d{1,2}\s*(-|–|to)\s*\d{1,2}|\d{1,2}\s*(\+|and over|or over|plus)"
                        r"|prefer not to say)$", re.IGNORECASE)
@@ -112,7 +113,7 @@ _WORD = re.compile(r"[^\W\d_]{2,}")
 _FUNCTION_WORDS = frozenset("""a an the and or but if to of in on at for with from by about as is are was were be
 been it its this that these those there they them their we us our you your i me my he she his her not no
 more less can could should would will need needs have has had do does did get so than too very all just""".split())
-_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")  # ResponseId, IPAddress
 _NON_ALNUM = re.compile(r"[^0-9a-z]+")
 _SPACES = re.compile(r"\s+")
 _LINE_BREAKS = re.compile(r"\r\n?|[\x0b\x0c\x85\u2028\u2029]")
@@ -142,7 +143,8 @@ _CANDIDATES = 50
 _SUBSTANTIVE_WORDS = 8
 _LINK_MINUTES = 30
 _LINK_ROWS = 10
-_PERSON_ROLES = ("email", "name", "ip_address", "age_band", "postcode_district", "role", "organisation")
+_PERSON_ROLES = ("email", "name", "ip_address", "geolocation", "age_band", "postcode_district", "role",
+                 "organisation")
 
 
 class IngestError(ValueError):
@@ -350,13 +352,15 @@ def _melt(table: pd.DataFrame, info: ExportInfo, name: str, source: str | None, 
 
 
 # A column that holds who someone is keeps only that something was given: a name outside the
-# redactor's gazetteer ("Chidi Okafor") would otherwise be stored as typed.
-_IDENTITY_PLACEHOLDERS = {"name": "[NAME]", "email": "[EMAIL]", "ip_address": "[IP_ADDRESS]"}
+# redactor's gazetteer ("Chidi Okafor") would otherwise be stored as typed, and a survey tool's
+# latitude and longitude (Qualtrics) place a respondent to within a street.
+_IDENTITY_PLACEHOLDERS = {"name": "[NAME]", "email": "[EMAIL]", "ip_address": "[IP_ADDRESS]",
+                          "geolocation": "[LOCATION]"}
 _NOT_GIVEN = {"", "anonymous", "anon", "n/a", "na", "none", "-", "prefer not to say", "not given"}
 
 
 def _withheld(values: pd.Series, role: str | None) -> pd.Series:
-    """A name, e-mail or IP address column's values replaced by their placeholder; others as read."""
+    """A name, e-mail, IP address or map position's values replaced by their placeholder; others as read."""
     if role not in _IDENTITY_PLACEHOLDERS:
         return values
     given = ~values.fillna("").astype(str).str.strip().str.casefold().isin(_NOT_GIVEN)
@@ -749,16 +753,40 @@ def _open_table(source: _Input, name: str, mapping: dict, limit: int | None
     label = f"{name} (sheet '{sheet}')" if sheet and len(sheets) > 1 else name
     head = list(itertools.islice(rows, max(limit, _MIN_FIRST_CHUNK))) if limit else list(rows)
     table, shape = _build_table(head, label, delimiter)
+    table, tests = _without_test_responses(table)
     info = _describe(table, name, mapping, format=fmt, encoding=encoding, delimiter=delimiter, sheet=sheet,
                      sheets=sheets, header_rows=shape.header_rows)
     if shape.rejoined:
         info.notes.append(f"{shape.rejoined} row(s) had more cells than headings (a separator inside an "
                           "unquoted answer); the extra cells were joined back into the answer.")
+    if tests:
+        info.notes.append(f"{tests} response(s) marked as a survey preview, test or spam by the survey tool "
+                          "were left out.")
     if formulas:
         info.notes.append("The workbook holds formulas: their saved results were read, or the formula text "
                           "where no result was saved.")
-    rest = (_shape_rows(chunk, shape) for chunk in _batches(rows, limit)) if limit else iter(())
+    rest = (_without_test_responses(_shape_rows(chunk, shape))[0] for chunk in _batches(rows, limit)) \
+        if limit else iter(())
     return table, info, rest
+
+
+# Survey tools mark the responses their owners made while trying the survey out (Qualtrics: Status
+# or Response Type "Survey Preview", "Survey Test", "Spam"; Distribution Channel "preview", "test").
+_STATUS_HEADERS = {"status", "response type", "response status", "distribution channel"}
+_TEST_RESPONSES = {"survey preview", "survey test", "spam", "preview", "test"}
+
+
+def _without_test_responses(table: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The table without the rows its survey tool marks as previews, tests or spam, and how many."""
+    marked = pd.Series(False, index=table.index)
+    for c in table.columns:
+        if _header_key(c) in _STATUS_HEADERS:
+            marked |= table[c].str.strip().str.casefold().isin(_TEST_RESPONSES)
+    if not marked.any():
+        return table, 0
+    kept = table[~marked].reset_index(drop=True)
+    kept.attrs.update(table.attrs)
+    return kept, int(marked.sum())
 
 
 def _batches(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
@@ -1232,6 +1260,9 @@ def _header(rows: list[list[str]], start: int) -> tuple[list[str], int, dict[str
     a grouping row of merged cells over a row that names every column.
     """
     top = rows[start]
+    qualtrics = _qualtrics_header(rows, start)
+    if qualtrics:
+        return qualtrics
     if len(rows) > start + 1:
         sub = rows[start + 1]
         width = max(len(top), len(sub))
@@ -1242,6 +1273,32 @@ def _header(rows: list[list[str]], start: int) -> tuple[list[str], int, dict[str
         if _is_grouped_header(top, sub, rows[start + 2:start + 2 + _SAMPLE]):
             return _grouped_names(top, sub), 2, {}
     return list(top), 1, {}
+
+
+_IMPORT_ID = re.compile(r'^\{\s*"ImportId"\s*:')
+_QUALTRICS_SHORT = re.compile(r"^(?:Q|QID)\d+(?:_\d+)*(?:_TEXT)?$", re.IGNORECASE)
+
+
+def _qualtrics_header(rows: list[list[str]], start: int) -> tuple[list[str], int, dict[str, str]] | None:
+    """Qualtrics headings: short names (Q1, ResponseId), then each column's question text, then (in
+    exports since 2017) a row of import ids ('{"ImportId": "QID1_TEXT"}'). Columns are named by the
+    question text, falling back to the short name; none of these rows is an answer."""
+    if len(rows) <= start + 1:
+        return None
+    top, text = rows[start], rows[start + 1]
+    width = max(len(top), len(text))
+    top, text = top + [""] * (width - len(top)), text + [""] * (width - len(text))
+    if len(rows) > start + 2:
+        ids = [c for c in rows[start + 2] if c]
+        if ids and sum(bool(_IMPORT_ID.match(c)) for c in ids) * 2 >= len(ids):
+            return _unique([t or s for s, t in zip(top, text)]), 3, {}
+    # Older exports: no import-id row, but the short names and the row under them say what it is.
+    keys = [_header_key(c) for c in top]
+    short = [i for i, c in enumerate(top) if _QUALTRICS_SHORT.match(c)]
+    if "response id" in keys and short and all(text[i] and not _QUALTRICS_SHORT.match(text[i]) for i in short) \
+            and _header_key(text[keys.index("response id")]) == "response id":
+        return _unique([t or s for s, t in zip(top, text)]), 2, {}
+    return None
 
 
 def _two_row_header(questions_row: list[str], sub_row: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -1332,13 +1389,18 @@ def _header_key(header: str) -> str:
     return " ".join(_NON_ALNUM.sub(" ", _CAMEL.sub(" ", header).casefold()).split())
 
 
+def _role_key(header: str) -> str:
+    """A heading's words without any question number, camel case split first ('IPAddress': 'ip address')."""
+    return _header_key(normalise_question(_CAMEL.sub(" ", header)))
+
+
 def _is_source_header(key: str) -> bool:
     return key in _SOURCE_HEADERS or bool(_SOURCE_HEADER_PHRASES.search(key))
 
 
 def _header_role(header: str) -> str | None:
     """What a short heading (not a question) says its column holds."""
-    key = _header_key(normalise_question(header))
+    key = _role_key(header)
     if not key or len(key.split()) > 8:
         return None
     return next((role for role, pattern in _ROLE_HEADERS if pattern.search(key)), None)
@@ -1349,7 +1411,7 @@ def _never_text(header: str, role: str | None) -> bool:
 
     Only up to three words, and not when it asks for comments ("Comments on appointment time").
     """
-    key = _header_key(normalise_question(header))
+    key = _role_key(header)
     return role in _NEVER_TEXT and len(key.split()) <= 3 and not _ASKS_FOR_TEXT.search(key)
 
 

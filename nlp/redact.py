@@ -133,9 +133,12 @@ _CUE_RELATION = re.compile(
     rf"(?:{_FAMILY}|partner|friend|neighbour|carer|midwife|nurse|gp|doctor|consultant|matron|manager|boss|"
     r"colleague|health[ ]+visitor|social[ ]+worker|key[ ]+worker|support[ ]+worker|care[ ]+co-?ordinator|physio)"
     rf"|\bour[ ]+(?:{_FAMILY}))[ ]*[(,]?[ ]*$")
-# A job before an unknown word, possessive or not: "ask nurse Bernadette", "the porter Tomasz".
+# A job before an unknown word, possessive or not: "ask nurse Bernadette", "the porter Tomasz",
+# "our social worker Precious Mbeki" (there also before a known word, when an unknown one follows).
 _CUE_ROLE = re.compile(r"(?i)\b(?:nurse|doctor|dr|midwife|matron|sister|receptionist|porter|paramedic|carer|"
-                       r"physio|consultant|surgeon|pharmacist|gp|manager|colleague|neighbour)[ ]*[,(]?[ ]*$")
+                       r"physio|consultant|surgeon|pharmacist|gp|manager|colleague|neighbour|therapist|"
+                       r"counsellor|psychiatrist|psychologist|health[ ]+visitor|(?:social|key|support)[ ]+worker|"
+                       r"care[ ]+co-?ordinator)[ ]*[,(]?[ ]*$")
 # A place of work after an unknown word: "Krzysztof from the ambulance crew", "Chidi on reception".
 _AT_WORK = re.compile(r"(?i)[ ]+(?:from|on|at|in)[ ]+(?:the[ ]+)?(?:front[ ]+)?(?:reception|desk|ward|ambulance|"
                       r"crew|switchboard|pharmacy|phones?|team|night[ ]+shift|day[ ]+shift)\b")
@@ -336,9 +339,12 @@ class Redactor:
         # Lower-case names only right after a cue ("ask for jane"), never word-like ones ("ask for help").
         lower_case = first.islower() and cue is not None and key in self._first_lower
         known = lower_case or first in self._first
-        unknown = not known and first == raw and self._is_unknown(first) and (
-            cue is not None or _CUE_ROLE.search(before) is not None or _AT_WORK.match(text, start + len(first))
-            or self._unknown_follows(text, tokens, i))
+        role = cue == "relation" or _CUE_ROLE.search(before) is not None
+        unknown = not known and first == raw and (
+            (self._is_unknown(first) and (cue is not None or role or _AT_WORK.match(text, start + len(first))
+                                          or self._unknown_follows(text, tokens, i)))
+            # After a job, a capitalised word before an unknown one: "social worker Precious Mbeki".
+            or (role and self._is_surname(first) and self._unknown_follows(text, tokens, i)))
         if not lower_case:
             if not _CAPITALISED.fullmatch(first):
                 return None

@@ -16,3 +16,10 @@ def test_missing_redacted_or_declined_values_are_left_out():
 def test_age_needs_an_age_shaped_value():
     assert facets({"Page count": "12"}) == {}
     assert facets({"Age": "75+"}) == {"age_band": "75+"}
+
+
+def test_a_map_position_is_not_a_locality():
+    meta = {"Location Latitude": "53.8041", "Location Longitude": "-3.0511",
+            "What is the first part of your postcode? (e.g. LA1)": "FY8", "What is your age?": "65-74"}
+    assert attribution("public", meta) == "public survey, FY8, 65–74"
+    assert facets({"Location Latitude": "[LOCATION]"}) == {}

@@ -845,3 +845,64 @@ def test_a_repetitive_open_question_is_not_dropped_without_a_word() -> None:
     for path in EXPORTS.iterdir():
         if path.name != "no_free_text.csv":
             assert not any("not analysed" in n for n in describe_export(path.read_bytes(), path.name)["notes"])
+
+
+# --- Qualtrics: short names, question text and import ids over the answers --------------------------
+QUALTRICS_Q1 = "What is the one thing we should change over the next five years?"
+
+
+def qualtrics_csv(import_ids: bool = True) -> bytes:
+    rows = [
+        "StartDate,Status,IPAddress,ResponseId,LocationLatitude,LocationLongitude,DistributionChannel,Q1,Q2,Q3",
+        f"Start Date,Response Type,IP Address,Response ID,Location Latitude,Location Longitude,"
+        f"Distribution Channel,{QUALTRICS_Q1},What is your age?,What is the first part of your postcode?",
+    ]
+    if import_ids:
+        rows.append('"{""ImportId"": ""startDate""}","{""ImportId"": ""status""}","{""ImportId"": ""ipAddress""}",'
+                    '"{""ImportId"": ""_recordId""}","{""ImportId"": ""locationLatitude""}",'
+                    '"{""ImportId"": ""locationLongitude""}","{""ImportId"": ""distributionChannel""}",'
+                    '"{""ImportId"": ""QID1_TEXT""}","{""ImportId"": ""QID2""}","{""ImportId"": ""QID3_TEXT""}"')
+    rows += [
+        "2025-02-01 09:00:00,Survey Preview,,R_prev1,,,preview,test test,25-34,LA1",
+        "2025-02-03 17:28:00,IP Address,86.167.173.24,R_a1,54.1234,-2.8012,anonymous,"
+        "More talking therapies without a six month wait,65-74,FY8",
+        "2025-02-03 18:02:00,IP Address,81.2.69.160,R_a2,53.8041,-3.0511,anonymous,"
+        "Crisis support that is not A&E,45-54,LA5",
+        "2025-02-04 10:15:00,Spam,10.0.0.1,R_spam,,,anonymous,buy cheap pills,,",
+    ]
+    return ("\ufeff" + "\r\n".join(rows) + "\r\n").encode("utf-8")
+
+
+@pytest.mark.parametrize("import_ids", [True, False])
+def test_qualtrics_header_rows_are_headings_not_respondents(import_ids: bool) -> None:
+    answers, info = read_export(qualtrics_csv(import_ids), "qualtrics.csv", "public")
+    assert info.header_rows == (3 if import_ids else 2)
+    assert info.id_column == "Response ID"
+    assert info.question_columns == [QUALTRICS_Q1]
+    assert answers["question"].unique().tolist() == [QUALTRICS_Q1]
+    # The survey tool's own previews and spam are not people.
+    assert answers["respondent_id"].tolist() == ["R_a1", "R_a2"]
+    assert info.metadata_roles["What is your age?"] == "age_band"
+    assert info.metadata_roles["What is the first part of your postcode?"] == "postcode_district"
+    d = describe_export(qualtrics_csv(import_ids), "qualtrics.csv")
+    assert d["respondents"] == 2
+    assert any("2 response(s) marked as a survey preview, test or spam" in n for n in d["notes"])
+
+
+def test_qualtrics_ip_address_and_map_position_are_not_kept() -> None:
+    answers, info = read_export(qualtrics_csv(), "qualtrics.csv", "public")
+    assert info.metadata_roles["IP Address"] == "ip_address"
+    assert info.metadata_roles["Location Latitude"] == info.metadata_roles["Location Longitude"] == "geolocation"
+    kept = answers.to_csv()
+    for value in ("86.167.173.24", "81.2.69.160", "54.1234", "-2.8012", "53.8041"):
+        assert value not in kept
+    assert answers["Location Latitude"].tolist() == ["[LOCATION]", "[LOCATION]"]
+
+
+def test_camel_case_headings_with_acronyms_are_recognised() -> None:
+    data = ("ResponseID,IPAddress,GPSLatitude,What should we do next?\n"
+            "1,192.0.2.10,54.5,Keep the minor injuries unit open at weekends\n"
+            "2,192.0.2.11,54.6,More dentists taking on NHS patients in the town\n").encode()
+    answers, info = read_export(data, "camel.csv", "public")
+    assert info.metadata_roles == {"IPAddress": "ip_address", "GPSLatitude": "geolocation"}
+    assert "192.0.2.10" not in answers.to_csv() and "54.5" not in answers.to_csv()

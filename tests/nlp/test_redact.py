@@ -302,3 +302,17 @@ def test_names_outside_the_gazetteer_need_the_dictionary():
     """Without English words nothing tells "Okafor" from a place, so the rule stays off."""
     bare = Redactor(first_names=["Sarah"])
     assert bare.find("Chidi Okafor on reception at Wigton was rude.") == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    # A first name that is also an English word, after a job and before an unknown surname.
+    ("Our social worker Precious Mbeki was fantastic.", "Our social worker [NAME] was fantastic."),
+    ("Our health visitor Blessing Adeyemi came twice.", "Our health visitor [NAME] came twice."),
+    ("The care coordinator, Tariq Mahmood, never rang back.", "The care coordinator, [NAME], never rang back."),
+    ("Our social worker Mbeki was fantastic.", "Our social worker [NAME] was fantastic."),
+    # Capitalised words after a job that are not a name stay.
+    ("Our social worker Team Lead was off.", "Our social worker Team Lead was off."),
+    ("The consultant Stroke Unit in Carlisle is good.", "The consultant Stroke Unit in Carlisle is good."),
+])
+def test_names_after_a_job(r, text, expected):
+    assert r.redact(text) == expected
