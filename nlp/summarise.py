@@ -38,7 +38,9 @@ _LEADING_FILLER = re.compile(
     r"it would be (?:good|nice|great|helpful|better) (?:if|to)|i would like to see|i'?d like to see|would like to see|"
     r"i would like|i'?d like|what matters (?:most )?(?:to me )?is|the most important thing (?:for me )?is|"
     r"most important(?:ly)?|my (?:main |biggest )?(?:priority|wish|hope) (?:is|would be)|"
-    r"top priority|priority|suggestion|idea)[\s,:]+",
+    r"top priority|priority|suggestion|idea|firstly|secondly|thirdly|lastly|finally|first of all|above all|"
+    # Who is speaking, before what they say: "Speaking as a nurse, the crisis team …"
+    r"(?:(?:speaking|writing|responding|answering)\s+)?as\s+an?\s+[\w'’ -]{1,30}?(?:\s+myself)?(?=\s*,))[\s,:]+",
     re.IGNORECASE)
 # Healthwatch notes report what someone said: "A carer at the Maryport drop-in suggested fining …".
 # What follows "suggested"/"called for" is the ask itself.
@@ -92,6 +94,8 @@ _PREP_START = re.compile(r"^(?:across|with|for|in|on|at|from|to|into|by|of|about
 _REMARK = re.compile(r"^(?:(?:it'?s|it is|that'?s|that is)\s+)?(?:great|good|nice|lovely|brilliant|fantastic|"
                      r"wonderful|shame|a shame|sad|funny|typical|amazing|interesting|ironic)\s+(?:that|how|to see|"
                      r"to hear|you|you're|you are)\b", re.IGNORECASE)
+_SPEAKER = re.compile(r"^(?:(?:speaking|writing|responding|answering)\s+as|as\s+an?\s+\S+(?:\s+\S+)?\s*$)\b",
+                      re.IGNORECASE)
 # "that"/"this" standing for something said before ("Don't let that happen", "Roll that out
 # everywhere", "Keep this up"), not pointing at a noun ("Keep that service").
 _DEMONSTRATIVE_OBJECT = re.compile(
@@ -176,6 +180,8 @@ def printable(text: str) -> bool:
         return False
     if _REMARK.match(text):
         return False  # "Great that you're asking us what matters": a remark on something, often sarcastic
+    if _SPEAKER.match(text):
+        return False  # "Speaking as a nurse": who says it, not what
     return True
 
 
@@ -188,7 +194,9 @@ def is_anecdote(raw: str) -> bool:
     first = bool(_FIRST_SINGULAR.search(raw)) or bool(re.match(r"\s*we(?:'ve| have)? (?:got|had|were|was)\b", raw, re.I))
     if first and narrative:
         return True
-    if first and re.search(r"\b(?:I'?ve got|I have got|I'?m|I am|I live|I work)\b", raw, re.I) and not is_ask(raw):
+    if first and not is_ask(raw) and not is_ask(to_collective_voice(_strip(raw))):
+        # "The course really helped me", "I can't afford to heat my house": one person's experience,
+        # which "we" would turn into everyone's.
         return True
     if re.search(r"\b(?:I|I've|I have|I had|I'd|Ive|we've|we have|we had)\s+(?:just\s+|never\s+|always\s+|been\s+)?"
                  r"(?:\w+ed|been|had|got|seen|done|gone|made|taken|spent|lost|come|known|heard|felt|waited|"
@@ -240,11 +248,22 @@ def _clauses(segment: str) -> list[tuple[str, str]]:
         head = part.split(", ")[0]
         # A long clause is also tried up to its first comma, unless that stops inside a clause of its
         # own: "Our work in Eden shows that village hubs, community transport and … keep people well".
-        if len(words(part)) > MAX_WORDS and ", " in part and not _OPENS_CLAUSE.search(head):
+        if len(words(part)) > MAX_WORDS and ", " in part and not _OPENS_CLAUSE.search(head) \
+                and not _list_goes_on(head, part[len(head) + 2:]):
             pieces.append(head)
         for p in pieces:
             out.append((p, clean_clause(p)))
     return out
+
+
+def _list_goes_on(head: str, rest: str) -> bool:
+    """Whether the comma after `head` is inside a list: "shared between the hospital, the GP and
+    the mental health team" cut at it would say something else."""
+    piece = rest.split(", ")[0]
+    if re.search(r"\b(?:between|both|either|neither)\b", " ".join(head.split()[-4:]), re.IGNORECASE):
+        return True
+    return (len(words(piece)) <= 8 and bool(re.search(r"\s(?:and|or|&)\s", piece))
+            and not re.match(r"(?:and|or|but|so|then|because|which|who)\b", piece, re.IGNORECASE))
 
 
 def candidate_clauses(segment: str) -> list[str]:

@@ -269,3 +269,37 @@ def test_an_ask_from_the_edge_of_a_theme_does_not_head_it():
     # Among equally central clauses an ask still wins.
     st = summarise_theme(0, theme(HEART), embed(HEART), ["heart", "failure", "nurse"], embed)
     assert st.text == "We need more heart failure nurses in the community"
+
+
+@pytest.mark.parametrize("clause, expected", [
+    ("Speaking as a nurse, the crisis team is overwhelmed every weekend", "The crisis team is overwhelmed every weekend"),
+    ("As a carer myself, respite is impossible to get", "Respite is impossible to get"),
+    ("Firstly Parents need support while their child is on the CAMHS list",
+     "Parents need support while their child is on the CAMHS list"),
+])
+def test_who_is_speaking_and_list_markers_are_not_part_of_the_statement(clause, expected):
+    assert clean_clause(clause) == expected
+    assert not printable(clean_clause("Speaking as a nurse")) and not printable(clean_clause("As a nurse"))
+
+
+@pytest.mark.parametrize("raw", ["The Mindsmatter group course really helped me",
+                                 "Online self referral for talking therapies worked well for me",
+                                 "I cant afford to heat my house and it is making my depression worse"])
+def test_one_persons_experience_is_not_made_everyones(raw):
+    """In the strategy's voice these read "… helped us", "… our depression": one person's
+    experience printed as what everyone said. They are anecdotes; a first-person ask is not."""
+    assert is_anecdote(raw)
+
+
+@pytest.mark.parametrize("raw", ["I want more GPs", "I would like a named nurse", "Keep my local hospital open",
+                                 "My GP should open on Saturdays"])
+def test_a_first_person_ask_is_still_an_ask(raw):
+    assert not is_anecdote(raw)
+
+
+def test_a_long_clause_is_not_cut_inside_a_list():
+    long = ("Records should be shared between the hospital, the GP and the mental health team so nobody "
+            "has to repeat their story again")
+    assert "Records should be shared between the hospital" not in candidate_clauses(long)
+    assert candidate_clauses("Fund the crisis cafe in Barrow properly, and stop closing the walk-in centre because "
+                             "people have nowhere else to go at night") == ["Fund the crisis cafe in Barrow properly"]
