@@ -195,12 +195,18 @@ def person_sentiment(person: pd.Series, sentiment: pd.Series) -> np.ndarray:
                      ["", "mixed", "negative", "positive"], "neutral").astype(object)
 
 
+def segment_keys(seg: pd.DataFrame) -> frozenset[str]:
+    """A theme's members as 'answer#segment' keys: an answer can speak to several themes, one per
+    sentence, so shares of a theme's segments add up to at most 100% where shares of answers did not."""
+    return frozenset(seg["answer_id"].astype(str) + "#" + seg["seg_index"].astype(str))
+
+
 def previous_themes(con, tax_id: str) -> tuple[dict[str, list[ThemeState]], dict[str, int]]:
     """Last run's themes per category, and the highest theme number ever used per category."""
     rows = con.execute("SELECT code, theme_id, statement, n_people, centroid FROM themes WHERE taxonomy_id = ?",
                        [tax_id]).fetchall()
-    members = con.execute("SELECT theme_id, list(DISTINCT answer_id) FROM theme_members WHERE taxonomy_id = ? "
-                          "GROUP BY theme_id", [tax_id]).fetchall()
+    members = con.execute("SELECT theme_id, list(DISTINCT answer_id || '#' || seg_index) FROM theme_members "
+                          "WHERE taxonomy_id = ? GROUP BY theme_id", [tax_id]).fetchall()
     ids = con.execute("SELECT theme_id FROM themes WHERE taxonomy_id = ? UNION "
                       "SELECT theme_id FROM theme_changes WHERE taxonomy_id = ?", [tax_id, tax_id]).fetchall()
     by_theme = dict(members)
@@ -289,7 +295,7 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
                 for theme in themer.themes_:
                     idx = np.asarray(theme.members)
                     st = summarise_theme(theme.id, theme_evidence(seg.iloc[idx]), emb[idx], theme.keywords, encode)
-                    state = ThemeState(theme.centroid, frozenset(seg["answer_id"].iloc[idx]), st.n)
+                    state = ThemeState(theme.centroid, segment_keys(seg.iloc[idx]), st.n)
                     found.append((theme, idx, st, state))
                 if kept_ids is not None:  # the same themes: each keeps its id, and its wording while its people do
                     before = {p.id: p for p in prev[cat.code]}

@@ -299,8 +299,11 @@ def _print_ingest(result: dict, ws) -> int:
             print(f"{r['status']:>10}  {r['file']}  ({r.get('answers', 0)} answers)")
             for note in r.get("notes") or []:
                 print(f"            note: {note}")
-    if result.get("duplicates"):
-        print(f"{result['duplicates']} answers appear in more than one export and are counted once")
+    if result.get("copies"):
+        print(f"{result['copies']} answers appear in more than one export and are counted once")
+    if result.get("double_submissions"):
+        print(f"{result['double_submissions']} answers are a respondent's second submission of the same "
+              "answers and are counted once")
     return 1 if bad else 0
 
 

@@ -299,13 +299,15 @@ def answers_frame(answers: pd.DataFrame, digest: str, row_offset: int = 0,
 
 
 @task(cache_policy=NONE)
-def resolve_duplicates(home: str) -> int:
-    """Mark answers that another export already holds (counted once, across all files)."""
+def resolve_duplicates(home: str) -> dict[str, int]:
+    """Mark answers that another export already holds (counted once, across all files), and a
+    respondent's second submission of the same answers. Returns how many of each are not counted."""
     ws = workspace(home)
     with connect(ws.db_path) as con:
         df = con.execute("SELECT a.answer_id, a.file_hash, a.source, a.dedup_key, a.row_order, "
                          "a.double_submission, f.file_rank FROM answers a JOIN files f USING (file_hash)").df()
         df["duplicate_of"] = cross_file_duplicates(df)
+        copies = int(df["duplicate_of"].notna().sum())
         # A respondent's second submission of the same answers counts once (the first copy counts).
         df.loc[df["double_submission"] & df["duplicate_of"].isna(), "duplicate_of"] = DOUBLE_SUBMISSION
         with transaction(con):
@@ -315,7 +317,7 @@ def resolve_duplicates(home: str) -> int:
             con.unregister("dups")
             con.execute("DELETE FROM segments WHERE answer_id IN (SELECT answer_id FROM answers "
                         "WHERE duplicate_of IS NOT NULL)")
-    return int(df["duplicate_of"].notna().sum())
+    return {"copies": copies, "double_submissions": int(df["duplicate_of"].notna().sum()) - copies}
 
 
 @task(cache_policy=NONE)
@@ -359,9 +361,10 @@ def ingest_flow(home: str, paths: list[str] | None = None, source: str | None = 
         results = [ingest_file(str(ws.home), str(t.path), t.name, t.source, t.mapping) for t in targets]
         st["items"] = sum(r.get("answers", 0) for r in results if r["status"] == "ingested")
     with stage("dedupe"):
-        n_dup = resolve_duplicates(str(ws.home))
+        dup = resolve_duplicates(str(ws.home))
     with stage("segment") as st:
         n_seg = st["items"] = segment_answers(str(ws.home))
     for r in results:
         logger.info("%s: %s (%s answers)", r["file"], r["status"], r.get("answers", 0))
-    return {"files": results, "duplicates": n_dup, "segmented": n_seg}
+    return {"files": results, "duplicates": dup["copies"] + dup["double_submissions"],
+            "copies": dup["copies"], "double_submissions": dup["double_submissions"], "segmented": n_seg}

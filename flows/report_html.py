@@ -15,6 +15,24 @@ SOURCE_NAMES = {"public": "public", "staff": "staff", "healthwatch": "Healthwatc
 SOURCE_COLOURS = {"public": "#005eb8", "staff": "#007f3b", "healthwatch": "#ffb81c", "partner": "#7c2855"}
 
 
+# Advance widths of a sans-serif face at 12px (the chart's font size), a little generous, so a label
+# cut to fit never runs off the left of the chart: "W" and "m" are three times as wide as "i".
+_NARROW, _WIDE = set("iljtf.,;:'!|() "), set("mwMW@%")
+
+
+def _text_px(text: str) -> float:
+    return sum(3.6 if c in _NARROW else 10.8 if c in _WIDE else 8.4 if c.isupper() else 7.0 for c in text)
+
+
+def fit_label(text: str, max_px: float) -> str:
+    """The label as it fits in `max_px` at the chart's font size, cut with an ellipsis when it does not."""
+    if _text_px(text) <= max_px:
+        return text
+    while text and _text_px(text.rstrip() + "…") > max_px:
+        text = text[:-1]
+    return text.rstrip() + "…"
+
+
 def theme_chart(statements: list[dict], width: int = 640) -> str:
     """Horizontal bars, one per statement, split by source: who raised each theme at a glance."""
     if not statements:
@@ -25,8 +43,9 @@ def theme_chart(statements: list[dict], width: int = 640) -> str:
     rows = []
     for i, s in enumerate(statements):
         y = i * (bar_h + gap)
-        label = s["text"] if len(s["text"]) <= 42 else s["text"][:41] + "…"
-        rows.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end">{escape(label)}</text>')
+        label = fit_label(s["text"], label_w - 12)
+        rows.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end"><title>{escape(s["text"])}</title>'
+                    f'{escape(label)}</text>')
         x = float(label_w)
         for src, colour in SOURCE_COLOURS.items():
             n = s["by_source"].get(src, 0)

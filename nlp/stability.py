@@ -14,7 +14,8 @@ import numpy as np
 
 @dataclass
 class ThemeState:
-    """A theme as stored after a run (previous) or as just found (new; id and statement optional)."""
+    """A theme as stored after a run (previous) or as just found (new; id and statement optional).
+    `members` are its segments ('answer#segment' keys)."""
     centroid: np.ndarray
     members: frozenset[str]
     n_people: int

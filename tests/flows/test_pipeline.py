@@ -250,6 +250,8 @@ def test_a_small_addition_keeps_last_runs_themes_and_refit_starts_afresh(home, t
             assert t["theme_id"] in {tid for _, tid, _ in themes_after} and 0.25 <= t["share"] <= 1
         for t in e.get("to_themes", []):
             assert t["theme_id"] in now
+        # Shares are of the theme's sentences, each in one theme: together never more than all of them.
+        assert sum(t["share"] for t in e.get("to_themes", []) + e.get("from_themes", [])) <= 1.0 + 1e-9
 
 
 def test_export_responses_csv(home, tmp_path):
@@ -327,7 +329,7 @@ def test_same_answers_in_two_exports_count_once(tmp_path, exports, prefect_harne
     con = db(home)
     counted = con.execute("SELECT source_file, count(*) FROM answers WHERE duplicate_of IS NULL GROUP BY 1").fetchall()
     total_public = con.execute("SELECT count(*) FROM answers WHERE source_file = 'public_survey.csv'").fetchone()[0]
-    assert result["duplicates"] == 40
+    assert result["duplicates"] == result["copies"] == 40 and result["double_submissions"] == 0
     assert dict(counted) == {"public_survey.csv": total_public}
 
 

@@ -12,7 +12,7 @@ from docx import Document
 
 from flows.report import render_changes
 from flows.report_docx import render_docx
-from flows.report_html import render_html
+from flows.report_html import render_html, theme_chart
 from tests.conftest import REPO
 
 HOSTILE = "<script>document.body.setAttribute('data-pwned','1')</script>"
@@ -138,3 +138,23 @@ def test_changes_say_where_a_new_theme_s_answers_were_and_a_vanished_one_s_went(
     md = render_changes(doc)
     assert "| AIM2-9 | new | 0 | 12 | Respite for carers; its answers were in AIM2-3 “Listen to patients and carers” (75%) |" in md
     assert "Listen to patients and carers; its answers are now in AIM2-9 “Respite for carers” (50%) |" in md
+
+
+def test_chart_labels_fit_left_of_their_bars_in_a_real_browser(tmp_path):
+    """A label cut by its number of characters ran off the chart's left edge when its letters were
+    wide ("We need more community nurses so people c…" lost its "W"); labels are cut by width."""
+    texts = ["We need more community nurses so people can be cared for at home",
+             "WWW MMM WWW MMM WWW MMM WWW MMM WWW MMM WWW", "Getting a GP appointment",
+             "Recruit more psychologists and mental health nurses instead of managers"]
+    chart = theme_chart([{"text": t, "n": 10 + i, "by_source": {"public": 10 + i}} for i, t in enumerate(texts)])
+    page = tmp_path / "chart.html"
+    page.write_text(
+        "<!doctype html><html><head><style>.chart text { font-size: 12px; font-family: Arial, sans-serif; }"
+        f"</style></head><body style='margin:0'>{chart}<pre id='out'></pre><script>"
+        "document.getElementById('out').textContent = Array.from(document.querySelectorAll('svg text'))"
+        ".filter(t => t.getAttribute('text-anchor') === 'end').map(t => t.getBBox().x.toFixed(1)).join(' ');"
+        "</script></body></html>", encoding="utf-8")
+    dom = run_chromium(["--dump-dom", page.as_uri()], tmp_path)
+    lefts = [float(x) for x in dom.split('<pre id="out">', 1)[1].split("<", 1)[0].split()]
+    assert len(lefts) == len(texts) and min(lefts) >= 0
+    assert "Getting a GP appointment</text>" in chart  # a short label is not cut

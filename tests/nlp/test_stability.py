@@ -49,3 +49,14 @@ def test_a_new_theme_says_where_its_answers_were_and_a_vanished_one_where_they_w
     assert by_id["T-2"]["change"] == "vanished"
     assert [t["theme_id"] for t in by_id["T-2"]["to_themes"]] == ["T-4", "T-3"]
     assert "from_themes" not in by_id["T-1"] and "to_themes" not in by_id["T-1"]
+
+
+def test_shares_of_a_vanished_theme_add_up_to_at_most_all_of_it():
+    """Members are sentences ('answer#segment'); an answer whose sentences went to two themes is
+    counted once in each by its sentences, not wholly in both (a user saw 60+60+36+28%)."""
+    from nlp.stability import where_members_are
+    gone = frozenset({"a#0", "a#1", "b#0", "c#0"})
+    now = [ThemeState(np.ones(2), frozenset({"a#0", "b#0"}), 2, "X-1", "x"),
+           ThemeState(np.ones(2), frozenset({"a#1", "c#0", "d#0"}), 3, "X-2", "y")]
+    shares = where_members_are(gone, now)
+    assert [s["share"] for s in shares] == [0.5, 0.5] and sum(s["share"] for s in shares) <= 1
