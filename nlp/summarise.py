@@ -35,6 +35,7 @@ _CLAUSE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[-–—]\s+|\s*\(\s*|\s*\)\s*|,
 _LEADING_FILLER = re.compile(
     r"^(?:and|but|so|also|plus|then|just|please|ok|okay|well|oh|yes|yeah|no(?=\s*,)|i think|i feel|i believe|i guess|"
     r"in my opinion|personally|for me|to me|honestly|basically|overall|definitely|otherwise|simply|"
+    r"to be honest|tbh|in all honesty|to be fair|quite frankly|frankly|if i'?m honest|if i am honest|"
     r"it would be (?:good|nice|great|helpful|better) (?:if|to)|i would like to see|i'?d like to see|would like to see|"
     r"i would like|i'?d like|what matters (?:most )?(?:to me )?is|the most important thing (?:for me )?is|"
     r"most important(?:ly)?|my (?:main |biggest )?(?:priority|wish|hope) (?:is|would be)|"
@@ -52,8 +53,9 @@ _REPORTED_ACCOUNT = re.compile(r"\b(?:said|says|told us|mentioned|explained|desc
                                r"complained)\b", re.IGNORECASE)
 _TRAILING = re.compile(r"(?:[\s,]+(?:please|thanks|thank you|full stop|etc|and so on|asap))+\s*[.!]*$", re.IGNORECASE)
 _VOICE = [  # first person singular to the strategy's plural voice
-    (r"\bI'm\b", "we're"), (r"\bIm\b", "we're"), (r"\bI am\b", "we are"), (r"\bI was\b", "we were"),
-    (r"\bI've\b", "we've"), (r"\bI'd\b", "we'd"), (r"\bI'll\b", "we'll"), (r"\bI\b", "we"), (r"\bi\b", "we"),
+    (r"\b[Ii]['’]m\b", "we're"), (r"\bIm\b", "we're"), (r"\b[Ii] am\b", "we are"), (r"\b[Ii] was\b", "we were"),
+    (r"\b[Ii]['’]ve\b", "we've"), (r"\b[Ii]['’]d\b", "we'd"), (r"\b[Ii]['’]ll\b", "we'll"), (r"\bI\b", "we"),
+    (r"\bi\b(?!['’])", "we"),
     (r"\bmy\b", "our"), (r"\bMy\b", "Our"), (r"\bme\b", "us"), (r"\bmyself\b", "ourselves"), (r"\bmine\b", "ours"),
 ]
 _WORD = re.compile(r"[A-Za-z0-9£&'’]+")
@@ -76,6 +78,8 @@ _NARRATIVE = re.compile(
     r"yesterday|last (?:week|month|year|time)|ago|husband|wife|mum|mam|dad|son|daughter|mother|father|"
     r"grandchildren|grandkids|kids|baby|toddler|sister|brother|partner's|friend|friends|neighbour)\b",
     re.IGNORECASE)
+_FAMILY_WORDS = (r"mum|mam|mother|dad|father|husband|wife|son|daughter|nan|nana|gran|granny|grandad|grandma|"
+                 r"grandson|granddaughter|brother|sister|aunt|auntie|uncle")
 _FIRST_SINGULAR = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|Im|Ive)\b|\b(?:my|me|mine|myself)\b", re.IGNORECASE)
 _PRAISE = re.compile(r"\b(?:love|loved|great|brilliant|fantastic|excellent|amazing|wonderful|thank|thanks|positive|lovely|"
                      r"rubbish|awful|terrible|dreadful|disgrace|nightmare|madness|joke)\b", re.IGNORECASE)
@@ -188,8 +192,10 @@ def printable(text: str) -> bool:
 def is_anecdote(raw: str) -> bool:
     """One person's episode or circumstances ("I've got heart failure", "my husband waited 4 hours",
     "a woman at the Penrith event said she …"), judged on the words as typed (before "I" becomes "we")."""
-    if _REPORTED_ACCOUNT.search(raw) or re.search(r"\b(?:he|she|him|his|hers)\b", raw, re.IGNORECASE):
+    if _REPORTED_ACCOUNT.search(raw) or re.search(r"\b(?:he|she|him|his|her|hers)\b", raw, re.IGNORECASE):
         return True  # a report of what one person said, or about one other person
+    if re.match(rf"\s*(?:(?:my|our)\s+)?(?:{_FAMILY_WORDS})\b", raw, re.IGNORECASE):
+        return True  # "Mum needs her dressings changed …": one family's circumstances
     narrative = _NARRATIVE.findall(raw)
     first = bool(_FIRST_SINGULAR.search(raw)) or bool(re.match(r"\s*we(?:'ve| have)? (?:got|had|were|was)\b", raw, re.I))
     if first and narrative:
@@ -331,6 +337,28 @@ def _rare_names(text: str, member_low: Sequence[str], counts: dict[str, int]) ->
     return rare
 
 
+@lru_cache(maxsize=1)
+def _dictionary() -> frozenset[str]:
+    from nlp.redact import english_words
+
+    return english_words()
+
+
+def _misspelt(text: str, member_low: Sequence[str], counts: dict[str, int]) -> int:
+    """Lower-case words that neither the dictionary nor a second member of the theme knows: likely
+    typos ("thigns", "firefighitng"), which a printed statement should not carry when another
+    wording says the same. A word the theme's members share ("camhs", "neurodiversity") is fine."""
+    n = 0
+    for w in _WORD.findall(text):
+        if not (w.islower() and w.isalpha() and len(w) >= 4) or w in _dictionary():
+            continue
+        if w not in counts:
+            pattern = re.compile(rf"\b{re.escape(w)}\b")
+            counts[w] = sum(1 for t in member_low if pattern.search(t))
+        n += counts[w] < 2
+    return n
+
+
 @dataclass(frozen=True)
 class Candidate:
     text: str
@@ -367,7 +395,7 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
     sim = ce @ centroid
     # How many of the theme's segments say much the same: a statement should speak for many.
     support = (ce @ seg_emb.T >= 0.5).mean(axis=1)
-    member_low, name_counts = [t.casefold() for t in segments], {}
+    member_low, name_counts, word_counts = [t.casefold() for t in segments], {}, {}
     top = float(sim.max())
     out = []
     for c, s, sup in zip(clauses, sim, support):
@@ -385,6 +413,7 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
                  - 0.05 * bool(_LOOSE_PRONOUN.search(c))
                  - 0.15 * bool(re.search(r"\bthis\b", " ".join(c.split()[:4]), re.I))
                  - 0.04 * bool(re.search(r"\d", c))
+                 - 0.06 * min(2, _misspelt(c, member_low, word_counts))
                  - 0.015 * max(0, n - 11))
         out.append(Candidate(c, round(score, 6), ask, anecdote))
     out.sort(key=lambda k: (-k.score, k.text))
@@ -400,6 +429,9 @@ def _ask_weight(sim: float, top: float) -> float:
     return 1.0 - float(np.clip((top - sim - ASK_FULL_GAP) / (ASK_NONE_GAP - ASK_FULL_GAP), 0.0, 1.0))
 
 
+_PRONOUNS = frozenset({"we", "us", "our", "you", "your", "they", "them", "their", "it", "its"})
+
+
 def fallback_statement(keywords: Sequence[str]) -> str:
     """When no clause can be printed: say plainly what the theme is about, in two keywords that do
     not repeat each other's words ("asking thanks" and "thanks asking" are one keyword twice)."""
@@ -407,7 +439,7 @@ def fallback_statement(keywords: Sequence[str]) -> str:
     used: set[str] = set()
     for k in keywords:
         own = set(k.casefold().split())
-        if "_" in k or _PLACEHOLDER.search(k) or own & used:
+        if "_" in k or _PLACEHOLDER.search(k) or own & used or _FIRST_SINGULAR.search(k) or own & _PRONOUNS:
             continue
         kws.append(k)
         used |= own
