@@ -305,7 +305,8 @@ def fix_casing(text: str, table: dict[str, str] | None = None) -> str:
         key = w.casefold()
         if w.isupper() and len(w) > 1 and (key in _COMMON_LOWER or table.get(key, w) != w):
             return table.get(key, key) if not table.get(key, key).isupper() else key
-        if w.islower() and key in table and table[key][:1].isupper():
+        # A function word is never a proper noun, however often it follows a filler ("I think The …").
+        if w.islower() and key in table and table[key][:1].isupper() and key not in _COMMON_LOWER:
             return table[key]
         return w
 

@@ -109,6 +109,10 @@ def test_casing_is_put_right_from_the_theme_s_own_spelling():
     assert fix_casing("Train nurses here in west cumbria", table) == "Train nurses here in West Cumbria"
     assert fix_casing("Workforce across health AND care") == "Workforce across health and care"
     assert fix_casing("more NHS dentists and A&E staff") == "More NHS dentists and A&E staff"
+    # Fillers typed before a capital ("I think The …") do not make "the" a proper noun.
+    sloppy = casing_table(["I think The crisis team is good.", "Well The crisis team is good.", "Honestly The wait"])
+    assert fix_casing("Transition should start at 16 not the week before", sloppy) == \
+        "Transition should start at 16 not the week before"
 
 
 def test_placeholders_never_reach_a_statement_and_quotes_avoid_them():
