@@ -70,11 +70,43 @@ def is_empty_answer(text: str) -> bool:
     return key in _EMPTY_ANSWERS or is_contact_only(text)
 
 
+# A list typed into one box: items on their own lines, or "- item - item", "• item", "1) item 2) item".
+_BULLET = re.compile(r"[-–•*·]")
+_LIST_START = re.compile(r"\s*(?:[-–•*·]|1[.)])\s")
+_ITEM_NUMBER = re.compile(r"\d{1,2}")
+_MARKER = re.compile(r"(?:[-–•*·]|\d{1,2}[.)])\s+")
+
+
+@Language.component("list_items")
+def list_items(doc):
+    """Each line, and each item of a list typed on one line, starts a sentence of its own: the
+    sentencizer only knows full stops, so "- More GPs\n- Keep A&E open" was one segment about two
+    things, and "1. Stop smoking support 2. Weight groups" ended its first item with "2."."""
+    start = _LIST_START.match(doc.text)
+    bullets = bool(start) and not start.group().strip()[:1].isdigit()
+    numbers = bool(start) and not bullets
+    for i in range(1, len(doc)):
+        prev, tok = doc[i - 1], doc[i]
+        if tok.is_space:
+            continue
+        if "\n" in prev.whitespace_ or (prev.is_space and "\n" in prev.text):
+            tok.is_sent_start = True
+        elif bullets and prev.whitespace_ and _BULLET.fullmatch(tok.text):
+            tok.is_sent_start = True
+        elif (numbers and prev.whitespace_ and _ITEM_NUMBER.fullmatch(tok.text) and not tok.whitespace_
+              and i + 1 < len(doc) and doc[i + 1].text in (")", ".")):
+            tok.is_sent_start = True  # the item's number opens it, rather than closing the item before
+            if i + 2 < len(doc):
+                doc[i + 2].is_sent_start = False
+    return doc
+
+
 @lru_cache(maxsize=1)
 def make_pipeline() -> Language:
-    """Blank English + sentencizer + lookup lemmatizer (built once per process)."""
+    """Blank English + sentencizer + list items + lookup lemmatizer (built once per process)."""
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
+    nlp.add_pipe("list_items")
     nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
     nlp.initialize()
     return nlp
@@ -128,6 +160,10 @@ def _segments(doc) -> list[Segment]:
             carry = start + len(stripped) - 1
             end = carry
         text = doc.text[start:end].strip()
+        marker = _MARKER.match(text)
+        if marker and _LIST_START.match(doc.text):  # the list's bullet or number is not part of what was said
+            start = doc.text.index(text, start) + marker.end()
+            text = doc.text[start:end].strip()
         if not text:
             continue
         lemmas = " ".join(t.lemma_.lower() for s in group for t in s if not t.is_punct and not t.is_space)

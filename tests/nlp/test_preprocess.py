@@ -69,3 +69,25 @@ def test_contact_details_alone_are_not_an_answer(text):
                                   "Ask for [NAME] about A&E on [PHONE]", "Thank you [NAME] at Keswick Surgery"])
 def test_contact_details_with_something_said_are_an_answer(text):
     assert not is_empty_answer(text)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("- More GPs in Barrow\n- Keep A&E open at night\n- Better buses to the hospital",
+     ["More GPs in Barrow", "Keep A&E open at night", "Better buses to the hospital"]),
+    ("More GPs in Barrow\nKeep A&E open at night\nBetter buses to the hospital",
+     ["More GPs in Barrow", "Keep A&E open at night", "Better buses to the hospital"]),
+    ("- Text reminders are really helpful - Online self referral worked well - Shorter waits for therapy",
+     ["Text reminders are really helpful", "Online self referral worked well", "Shorter waits for therapy"]),
+    ("1. Stop smoking support that isn't just a leaflet 2. Weight management groups in Workington "
+     "3. Debt advice at the GP - money worries make people ill",
+     ["Stop smoking support that isn't just a leaflet", "Weight management groups in Workington",
+      "Debt advice at the GP - money worries make people ill"]),
+    # A dash inside a sentence, and a number, are not list items.
+    ("The staff were great - but the wait was 6 hours and nobody said why",
+     ["The staff were great - but the wait was 6 hours and nobody said why"]),
+])
+def test_each_item_of_a_list_is_a_segment_of_its_own(text, expected):
+    (p,) = list(preprocess([text]))
+    assert [s.text for s in p.segments] == expected
+    for s in p.segments:
+        assert text[s.start:s.end] == s.text
