@@ -257,9 +257,17 @@ def _clauses(segment: str) -> list[tuple[str, str]]:
         if len(words(part)) > MAX_WORDS and ", " in part and not _OPENS_CLAUSE.search(head) \
                 and not _list_goes_on(head, part[len(head) + 2:]):
             pieces.append(head)
+        # … or before a reason or contrast that follows the point: "Police end up taking people in
+        # mental health crisis to A&E | because there is nothing else open".
+        elif len(words(part)) > MAX_WORDS and (cut := _REASON.search(part)) and len(words(part[:cut.start()])) >= MIN_WORDS:
+            pieces.append(part[:cut.start()])
         for p in pieces:
             out.append((p, clean_clause(p)))
     return out
+
+
+# Not "but": what comes after it is usually the point ("The staff were kind but there were only two").
+_REASON = re.compile(r"\s+(?:because|since|although|though|whereas|unless)\s", re.IGNORECASE)
 
 
 def _list_goes_on(head: str, rest: str) -> bool:
@@ -418,9 +426,9 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
                  - 0.015 * max(0, n - 11))
         out.append(Candidate(c, round(score, 6), ask, anecdote))
     out.sort(key=lambda k: (-k.score, k.text))
-    # Anecdotes only if nothing else can be printed.
-    told = [k for k in out if not k.anecdote]
-    return (told or out)[:limit]
+    # One person's episode is no statement of what many said (in the strategy's voice "… worked well
+    # for me" becomes "… for us"): a theme of episodes alone is named by its keywords instead.
+    return [k for k in out if not k.anecdote][:limit]
 
 
 def _ask_weight(sim: float, top: float) -> float:
@@ -431,6 +439,10 @@ def _ask_weight(sim: float, top: float) -> float:
 
 
 _PRONOUNS = frozenset({"we", "us", "our", "you", "your", "they", "them", "their", "it", "its"})
+# Words that name nothing on their own ("Concerns and ideas about self and life").
+_VAGUE = frozenset("""self end lot lots way thing things people person time times day days life need needs make made
+get got getting going go really just like want good bad better worse work worked working take taking took
+end up""".split())
 
 
 def fallback_statement(keywords: Sequence[str]) -> str:
@@ -440,7 +452,8 @@ def fallback_statement(keywords: Sequence[str]) -> str:
     used: set[str] = set()
     for k in keywords:
         own = set(k.casefold().split())
-        if "_" in k or _PLACEHOLDER.search(k) or own & used or _FIRST_SINGULAR.search(k) or own & _PRONOUNS:
+        if "_" in k or _PLACEHOLDER.search(k) or own & used or _FIRST_SINGULAR.search(k) or own & _PRONOUNS \
+                or own <= _VAGUE:
             continue
         kws.append(k)
         used |= own

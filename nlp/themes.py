@@ -121,9 +121,13 @@ def theme_keywords(texts: Sequence[str], labels: np.ndarray, top_n: int = 8) -> 
     weights = class_tfidf(counts)
     vocab = vec.get_feature_names_out()
     out: dict[int, list[str]] = {}
-    for row, i in zip(weights, ids):
+    for row, i, doc in zip(weights, ids, joined):
         order = np.argsort(-row)
-        out[i] = [str(vocab[k]) for k in order[:top_n] if row[k] > 0]
+        low = " ".join(doc.casefold().split())
+        # A two-word term counts only as people wrote it: with stop words dropped, "taking people
+        # in mental health crisis" also yields "taking mental", which nobody wrote.
+        out[i] = [str(vocab[k]) for k in order[:4 * top_n] if row[k] > 0
+                  and (" " not in vocab[k] or re.search(rf"\b{re.escape(vocab[k])}\b", low))][:top_n]
     return out
 
 

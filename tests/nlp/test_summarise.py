@@ -322,3 +322,24 @@ def test_a_wording_with_a_typo_gives_way_to_one_without():
              "See people quicker before they reach crisis."]
     st = summarise_theme(0, theme(texts), embed(texts), ["quicker", "crisis", "early"], embed)
     assert "thigns" not in st.text
+
+
+def test_a_long_sentence_is_tried_up_to_its_reason():
+    assert candidate_clauses("Police end up taking people in mental health crisis to A&E because there is nothing "
+                             "else open at night.") == ["Police end up taking people in mental health crisis to A&E"]
+
+
+def test_a_theme_of_episodes_alone_is_named_by_its_keywords():
+    """"Online self referral … worked well for me" headed a theme of episodes as "… for us", over
+    members who said the opposite; a theme with nothing but episodes gets its keyword statement."""
+    texts = ["Online self referral for talking therapies worked well for me.",
+             "I self referred to Mindsmatter and didn't hear anything for four months.",
+             "I waited eleven months for talking therapies and then got six sessions."]
+    st = summarise_theme(0, theme(texts), embed(texts), ["talking therapies", "mindsmatter", "self referral"], embed)
+    assert st.text == "Concerns and ideas about talking therapies and mindsmatter"
+
+
+def test_a_fallback_skips_words_that_name_nothing():
+    assert fallback_statement(["self", "mindsmatter", "talking therapies", "worked"]) == \
+        "Concerns and ideas about mindsmatter and talking therapies"
+    assert fallback_statement(["staff", "life", "harbour"]) == "Concerns and ideas about staff and harbour"

@@ -144,3 +144,15 @@ def test_two_topics_with_no_words_in_common_do_not_break_the_topic_model():
     labels = themer.labels_
     assert len(set(labels[:60]) - {-1}) >= 1 and len(set(labels[60:]) - {-1}) >= 1
     assert not set(labels[:60]) & set(labels[60:]) - {-1}
+
+
+def test_two_word_keywords_are_phrases_people_wrote():
+    from nlp.themes import theme_keywords
+
+    texts = ["Police end up taking people in mental health crisis to A&E.",
+             "Police taking people in crisis to A&E is wrong.", "Police spend hours in A&E with people in crisis.",
+             "More GP appointments in the evening.", "GP appointments are impossible to get."]
+    kws = theme_keywords(texts, np.array([0, 0, 0, 1, 1]))
+    assert "police" in kws[0] and "mental health" in kws[0]
+    assert all(" " not in k or k in " ".join(texts).casefold() for k in kws[0] + kws[1])
+    assert "taking mental" not in kws[0]  # "taking people in mental" with the stop words gone
