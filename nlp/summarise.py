@@ -109,6 +109,10 @@ _DEMONSTRATIVE_OBJECT = re.compile(
 # "them"/"they" within the first words, with no plural noun before it that it could stand for
 # ("Keep them going", "Identifying and supporting them …", but not "Ask patients where they …").
 _UNANCHORED_PRONOUN = re.compile(r"^(?:(?!\w+s\b)\S+\s+){0,3}?(?:them|they|they're|these|those)\b", re.IGNORECASE)
+# A place or standard named in another sentence: "GPs should refer people there", "We're nowhere near
+# in rural areas" (near what the sentence before said).
+_POINTS_ELSEWHERE = re.compile(r"\bthere\s*[.!]*\s*$|\b(?:nowhere near|not even close|far from it)\b"
+                               r"(?!\s+(?:enough|as|the|a|an|our|their|being)\b)", re.IGNORECASE)
 # Pronouns whose referent is in another sentence ("help design it", "do them").
 _LOOSE_PRONOUN = re.compile(r"\b(?:it|them|they|this|these|those|there)\b", re.IGNORECASE)
 _DANGLING_END = re.compile(
@@ -186,6 +190,8 @@ def printable(text: str) -> bool:
         return False  # "Great that you're asking us what matters": a remark on something, often sarcastic
     if _SPEAKER.match(text):
         return False  # "Speaking as a nurse": who says it, not what
+    if _POINTS_ELSEWHERE.search(text):
+        return False
     return True
 
 
@@ -228,7 +234,7 @@ def leans_on_context(segment: str) -> bool:
         return False
     short_verdict = re.match(r"(?:that'?s|that is|this is|it'?s|it is|same as|same here|ditto|again)\b", t, re.I)
     return bool(_REMARK.match(t) or _DEMONSTRATIVE_OBJECT.search(t) or (n <= 6 and short_verdict)
-                or (n <= 10 and _UNANCHORED_PRONOUN.match(t)))
+                or (n <= 10 and _UNANCHORED_PRONOUN.match(t)) or _POINTS_ELSEWHERE.search(t))
 
 
 def is_ask(text: str) -> bool:

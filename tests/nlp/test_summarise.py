@@ -84,14 +84,16 @@ def test_headings_remarks_and_what_should_have_happened_once_are_not_statements(
 
 @pytest.mark.parametrize("segment", ["Yeah great that you're asking us what matters.", "That's what matters.",
                                      "Please don't let that happen.", "Keep them going.", "It's daft.",
-                                     "Identifying and supporting them should be a core priority."])
+                                     "Identifying and supporting them should be a core priority.",
+                                     "Suggested GPs should refer people there.", "We're nowhere near in rural areas."])
 def test_a_sentence_whose_point_is_in_another_leans_on_it(segment):
     assert leans_on_context(segment)
 
 
 @pytest.mark.parametrize("segment", ["Ask patients where they want to be seen.", "Clinical supervision that happens.",
                                      "Same notes, same team.", "It's 40 miles to Carlisle with no bus on Sundays.",
-                                     "Keep that service open in Keswick.",
+                                     "Keep that service open in Keswick.", "There should be more GPs in Maryport.",
+                                     "Nowhere near enough GPs in Maryport.",
                                      "Yeah great that you're asking us, but the surgery in Brampton closes at 4 every day."])
 def test_a_sentence_that_says_its_own_point_stands_alone(segment):
     assert not leans_on_context(segment)
