@@ -84,7 +84,8 @@ _ID_HEADER = re.compile(r"\b(id|ids|ref|reference|identifier|uid|uuid)\b"
 _ROLE_HEADERS = (
     ("email", re.compile(r"\be ?mail\b")),
     ("ip_address", re.compile(r"\bip( address)?\b")),
-    ("geolocation", re.compile(r"\b(latitude|longitude|lat|lng|lon|long|geo ?location|coordinates|gps)\b")),
+    # Not "long" alone: "How long did you wait?" is a question.
+    ("geolocation", re.compile(r"\b(latitude|longitude|geo ?location|coordinates|gps|lat long|lat lng)\b")),
     ("date", re.compile(r"\b(date|time|timestamp|started|ended|submitted|completed|completion|modified"
                         r"|created|updated)\b")),
     ("age_band", re.compile(r"\bage\b|\bhow old\b")),

@@ -61,7 +61,7 @@ _VOICE = [  # first person singular to the strategy's plural voice
 _WORD = re.compile(r"[A-Za-z0-9£&'’]+")
 _PLACEHOLDER = re.compile(r"\[|\]|\b(?:NAME|PHONE|EMAIL|NHS_NUMBER|POSTCODE|ADDRESS|DOB)\b")
 # A strategy's "they said" box holds asks and priorities, not anecdotes: clauses that read as a
-# suggestion are preferred, clauses that narrate one person's episode are held back.
+# suggestion are preferred, clauses that narrate one person's episode are never statements.
 _ASK_START = re.compile(
     r"^(?:more|better|less|fewer|faster|quicker|keep|stop|start|invest|make|give|bring|sort|get|use|"
     r"listen|train|pay|recruit|support|fund|provide|improve|increase|reduce|cut|end|let|put|treat|"
@@ -265,7 +265,8 @@ def _clauses(segment: str) -> list[tuple[str, str]]:
             pieces.append(head)
         # … or before a reason or contrast that follows the point: "Police end up taking people in
         # mental health crisis to A&E | because there is nothing else open".
-        elif len(words(part)) > MAX_WORDS and (cut := _REASON.search(part)) and len(words(part[:cut.start()])) >= MIN_WORDS:
+        elif len(words(part)) > MAX_WORDS and (cut := _REASON.search(part)) \
+                and len(words(part[:cut.start()])) >= MIN_WORDS:
             pieces.append(part[:cut.start()])
         for p in pieces:
             out.append((p, clean_clause(p)))
@@ -388,10 +389,10 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
     """Printable clauses from the theme's most central segments, best statement first.
 
     Score: closeness to the theme's centre, the share of its segments that say much the same
-    (cosine >= 0.5), keyword coverage, and a strong preference for
-    asks; anecdotes, lists of nouns, complaints or praise without an ask, other people's place
-    names and long clauses are held back. Ties are broken by the text itself, so the order is a
-    function of the members alone."""
+    (cosine >= 0.5), keyword coverage, and a preference for asks about as central as the closest
+    clause; lists of nouns, complaints or praise without an ask, other people's place names, typos
+    and long clauses are held back, and one person's episode (an anecdote) is never a candidate.
+    Ties are broken by the text itself, so the order is a function of the members alone."""
     if len(segments) == 0:
         return []
     sims = seg_emb @ centroid
@@ -448,7 +449,7 @@ _PRONOUNS = frozenset({"we", "us", "our", "you", "your", "they", "them", "their"
 # Words that name nothing on their own ("Concerns and ideas about self and life").
 _VAGUE = frozenset("""self end lot lots way thing things people person time times day days life need needs make made
 get got getting going go really just like want good bad better worse work worked working take taking took
-end up""".split())
+""".split())
 
 
 def fallback_statement(keywords: Sequence[str]) -> str:

@@ -906,3 +906,12 @@ def test_camel_case_headings_with_acronyms_are_recognised() -> None:
     answers, info = read_export(data, "camel.csv", "public")
     assert info.metadata_roles == {"IPAddress": "ip_address", "GPSLatitude": "geolocation"}
     assert "192.0.2.10" not in answers.to_csv() and "54.5" not in answers.to_csv()
+
+
+def test_how_long_is_not_a_map_position() -> None:
+    data = ("ID,How long did you wait?,What should we do next?\n"
+            "1,3 weeks,Keep the minor injuries unit open at weekends\n"
+            "2,2 months,More dentists taking on NHS patients in the town\n").encode()
+    answers, info = read_export(data, "waits.csv", "public")
+    assert info.metadata_roles["How long did you wait?"] != "geolocation"
+    assert answers["How long did you wait?"].tolist() == ["3 weeks", "2 months"]
