@@ -401,6 +401,8 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
     raw_of: dict[str, str] = {}
     for i in central:
         for raw, c in _clauses(segments[i]):
+            if (general := _general_part(raw)) is not None:
+                raw, c = general, clean_clause(general)
             c = fix_casing(c, table)
             if printable(c) and c.casefold() not in {k.casefold() for k in raw_of}:
                 raw_of[c] = raw
@@ -436,6 +438,21 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
     # One person's episode is no statement of what many said (in the strategy's voice "… worked well
     # for me" becomes "… for us"): a theme of episodes alone is named by its keywords instead.
     return [k for k in out if not k.anecdote][:limit]
+
+
+_AND_NEW_SUBJECT = re.compile(r"\s+and\s+(?=(?:the|my|our|i|we|he|she|they|it|his|her|their)\b)", re.IGNORECASE)
+
+
+def _general_part(raw: str) -> str | None:
+    """The general point an episode opens with, when it has one: "The community nurses at Keswick are
+    wonderful | and the little hospital did my bloods" (None when the clause is no episode, or
+    what comes before the "and" is one too)."""
+    if not is_anecdote(raw):
+        return None
+    cut = _AND_NEW_SUBJECT.search(raw)
+    if not cut or len(words(raw[:cut.start()])) < MIN_WORDS or is_anecdote(raw[:cut.start()]):
+        return None
+    return raw[:cut.start()]
 
 
 def _ask_weight(sim: float, top: float) -> float:

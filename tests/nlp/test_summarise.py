@@ -345,3 +345,36 @@ def test_a_fallback_skips_words_that_name_nothing():
     assert fallback_statement(["self", "mindsmatter", "talking therapies", "worked"]) == \
         "Concerns and ideas about mindsmatter and talking therapies"
     assert fallback_statement(["staff", "life", "harbour"]) == "Concerns and ideas about staff and harbour"
+
+
+def test_an_episode_that_opens_with_a_general_point_offers_that_point():
+    """AIM2's theme of praise in the 2019 sample: its members are episodes, so its one ask from the edge
+    ("One veterans' champion in each GP practice") headed it; the general point an episode opens
+    with ("The community nurses at Keswick are wonderful | and the little hospital did my bloods")
+    is a statement of its own."""
+    praise = [
+        "A mum at the Maryport children's centre said the best thing had been the breastfeeding peer "
+        "supporters and the baby group - she'd have been lost without it.",
+        'Couple at Keswick Booths foyer praised the Keswick surgery: "always get seen the same day if it\'s '
+        'urgent".',
+        "Couple at the Keswick event praised the district nurses who supported their daughter to die at home.",
+        'Gentleman at Maryport said the ICC team had "sorted everything out" when his wife came home from '
+        'hospital - equipment, carers and a nurse visit on the same day.',
+        "Gentleman at the Brampton event said the community hospital in Brampton had given him rehab after his "
+        "hip operation and he was very grateful.",
+        "I want to thank the heart failure nurse team for Egremont and Whitehaven.",
+        "Kids have been so much better this year. Thank you",
+        "Lady at the Penrith Age UK coffee morning said she was well looked after by her GP and the community "
+        "nurses, and the coffee morning itself was the thing keeping her going since she was widowed.",
+        "Our experience of working with the Keswick ICC has been very positive.",
+        "The community nurses at Keswick are wonderful and the little hospital did my bloods and x ray. Keep it.",
+        "The district nurses who came to dress my leg were kindness itself.",
+        "The nurses at the Maryport health centre who do my leg dressings every week are worth their weight in "
+        "gold.",
+        "Veterans at the breakfast club suggested one veterans' champion in each GP practice who knows about "
+        "armed forces charities and services.",
+        "Woman at Cockermouth library said the Living Well coach had helped her husband get out of the house "
+        "again after his stroke."]
+    st = summarise_theme(0, theme(praise), embed(praise), ["keswick", "thank", "praised", "veterans"], embed)
+    assert st.text == "The community nurses at Keswick are wonderful"
+    assert not is_anecdote("The community nurses at Keswick are wonderful")
