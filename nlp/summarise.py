@@ -78,6 +78,7 @@ _NARRATIVE = re.compile(
     r"yesterday|last (?:week|month|year|time)|ago|husband|wife|mum|mam|dad|son|daughter|mother|father|"
     r"grandchildren|grandkids|kids|baby|toddler|sister|brother|partner's|friend|friends|neighbour)\b",
     re.IGNORECASE)
+_OWN_BURDEN = re.compile(r"\b(?:I|I've|Ive)\s+(?:have\s+|had\s+|got\s+|have\s+got\s+)to\b", re.IGNORECASE)
 _FAMILY_WORDS = (r"mum|mam|mother|dad|father|husband|wife|son|daughter|nan|nana|gran|granny|grandad|grandma|"
                  r"grandson|granddaughter|brother|sister|aunt|auntie|uncle")
 _FIRST_SINGULAR = re.compile(r"\b(?:I|I'm|I've|I'd|I'll|Im|Ive)\b|\b(?:my|me|mine|myself)\b", re.IGNORECASE)
@@ -206,7 +207,8 @@ def is_anecdote(raw: str) -> bool:
     first = bool(_FIRST_SINGULAR.search(raw)) or bool(re.match(r"\s*we(?:'ve| have)? (?:got|had|were|was)\b", raw, re.I))
     if first and narrative:
         return True
-    if first and not is_ask(raw) and not is_ask(to_collective_voice(_strip(raw))):
+    own = _OWN_BURDEN.sub(" ", raw)  # "I have to ring up …" is what one person puts up with, not an ask
+    if first and not is_ask(own) and not is_ask(to_collective_voice(_strip(own))):
         # "The course really helped me", "I can't afford to heat my house": one person's experience,
         # which "we" would turn into everyone's.
         return True

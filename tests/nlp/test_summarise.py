@@ -280,7 +280,8 @@ def test_who_is_speaking_and_list_markers_are_not_part_of_the_statement(clause, 
 
 @pytest.mark.parametrize("raw", ["The Mindsmatter group course really helped me",
                                  "Online self referral for talking therapies worked well for me",
-                                 "I cant afford to heat my house and it is making my depression worse"])
+                                 "I cant afford to heat my house and it is making my depression worse",
+                                 "I have to ring up and then they won't talk to me because of data protection"])
 def test_one_persons_experience_is_not_made_everyones(raw):
     """In the strategy's voice these read "… helped us", "… our depression": one person's
     experience printed as what everyone said. They are anecdotes; a first-person ask is not."""
@@ -288,7 +289,7 @@ def test_one_persons_experience_is_not_made_everyones(raw):
 
 
 @pytest.mark.parametrize("raw", ["I want more GPs", "I would like a named nurse", "Keep my local hospital open",
-                                 "My GP should open on Saturdays"])
+                                 "My GP should open on Saturdays", "I think we have to keep the A&E open"])
 def test_a_first_person_ask_is_still_an_ask(raw):
     assert not is_anecdote(raw)
 
