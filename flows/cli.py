@@ -301,6 +301,9 @@ def _print_ingest(result: dict, ws) -> int:
                 print(f"            note: {note}")
     if result.get("copies"):
         print(f"{result['copies']} answers appear in more than one export and are counted once")
+    if result.get("recut"):
+        print(f"{result['recut']} answers were cut into sentences again (this version cuts them differently); "
+              "they are classified and placed in themes afresh")
     if result.get("double_submissions"):
         print(f"{result['double_submissions']} answers are a respondent's second submission of the same "
               "answers and are counted once")

@@ -27,7 +27,7 @@ from flows.timing import stage
 from nlp.dedupe import cross_file_duplicates, dedup_key
 from nlp.embed import preload_encoder
 from nlp.ingest import ANSWER_COLUMNS, SOURCES, IngestError, detect_format, iter_export, normalise_question
-from nlp.preprocess import is_empty_answer, preprocess
+from nlp.preprocess import SEGMENTER_VERSION, is_empty_answer, preprocess
 from nlp.redact import default_redactor
 
 DOUBLE_SUBMISSION = "double-submission"  # duplicate_of marker for a respondent's repeated submission
@@ -322,23 +322,56 @@ def resolve_duplicates(home: str) -> dict[str, int]:
 
 @task(cache_policy=NONE)
 def segment_answers(home: str) -> int:
-    """Sentence segments and lemmas for counted answers that have none yet."""
+    """Sentence segments and lemmas for counted answers that have none yet (also those whose segments
+    `recut_stale_segments` dropped)."""
     ws = workspace(home)
     with connect(ws.db_path) as con:
         todo = con.execute("SELECT answer_id, text FROM answers WHERE duplicate_of IS NULL AND NOT is_empty "
                            "AND answer_id NOT IN (SELECT DISTINCT answer_id FROM segments)").df()
         if todo.empty:
             return 0
-        rows = []
-        for aid, pre in zip(todo["answer_id"], preprocess(todo["text"].tolist())):
-            for s in pre.segments:
-                rows.append((aid, s.index, s.text, text_hash(s.text), s.lemmas))
-        seg = pd.DataFrame(rows, columns=["answer_id", "seg_index", "text", "text_hash", "lemmas"])
+        seg = _cut(todo)
         with transaction(con):
             con.register("new_segments", seg)
-            con.execute("INSERT OR REPLACE INTO segments SELECT * FROM new_segments")
+            con.execute("INSERT OR REPLACE INTO segments BY NAME SELECT * FROM new_segments")
             con.unregister("new_segments")
     return len(todo)
+
+
+def _cut(answers: pd.DataFrame) -> pd.DataFrame:
+    rows = [(aid, s.index, s.text, text_hash(s.text), s.lemmas, SEGMENTER_VERSION)
+            for aid, pre in zip(answers["answer_id"], preprocess(answers["text"].tolist())) for s in pre.segments]
+    return pd.DataFrame(rows, columns=["answer_id", "seg_index", "text", "text_hash", "lemmas", "segmenter"])
+
+
+@task(cache_policy=NONE)
+def recut_stale_segments(home: str) -> int:
+    """Answers whose stored segments another segmenter version cut: an answer cut the same way now
+    is only marked; one cut differently loses its segments and everything derived from them (its
+    scores, sentiments and theme places in every taxonomy), so the run cuts, scores and places it
+    afresh. Returns how many answers are cut differently."""
+    with connect(workspace(home).db_path) as con:
+        return _recut(con)
+
+
+def _recut(con) -> int:
+    stale = con.execute("SELECT s.answer_id, a.text, list(s.text ORDER BY s.seg_index) AS old FROM segments s "
+                        "JOIN answers a USING (answer_id) WHERE s.segmenter IS DISTINCT FROM ? "
+                        "GROUP BY s.answer_id, a.text", [SEGMENTER_VERSION]).df()
+    if stale.empty:
+        return 0
+    new = _cut(stale)
+    now = new.groupby("answer_id", sort=False)["text"].agg(list)
+    differs = [a for a, old in zip(stale["answer_id"], stale["old"]) if list(old) != now.get(a, [])]
+    with transaction(con):
+        con.register("recut", pd.DataFrame({"answer_id": pd.Series(differs, dtype="str")}))
+        for table in ("segments", "predictions", "segment_scores", "sentiments", "theme_assignments",
+                      "theme_members"):
+            con.execute(f"DELETE FROM {table} WHERE answer_id IN (SELECT answer_id FROM recut)")
+        con.unregister("recut")
+        con.execute("UPDATE segments SET segmenter = ? WHERE segmenter IS DISTINCT FROM ?",
+                    [SEGMENTER_VERSION, SEGMENTER_VERSION])
+    return len(differs)
 
 
 @flow(name="engage-ingest")
@@ -363,8 +396,10 @@ def ingest_flow(home: str, paths: list[str] | None = None, source: str | None = 
     with stage("dedupe"):
         dup = resolve_duplicates(str(ws.home))
     with stage("segment") as st:
+        recut = recut_stale_segments(str(ws.home))
         n_seg = st["items"] = segment_answers(str(ws.home))
     for r in results:
         logger.info("%s: %s (%s answers)", r["file"], r["status"], r.get("answers", 0))
     return {"files": results, "duplicates": dup["copies"] + dup["double_submissions"],
-            "copies": dup["copies"], "double_submissions": dup["double_submissions"], "segmented": n_seg}
+            "copies": dup["copies"], "double_submissions": dup["double_submissions"], "segmented": n_seg,
+            "recut": recut}

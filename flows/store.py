@@ -32,6 +32,8 @@ ALTER TABLE answers ADD COLUMN IF NOT EXISTS double_submission BOOLEAN DEFAULT f
 CREATE TABLE IF NOT EXISTS segments (
     answer_id VARCHAR, seg_index INTEGER, text VARCHAR, text_hash VARCHAR, lemmas VARCHAR,
     PRIMARY KEY (answer_id, seg_index));
+-- segmenter: nlp.preprocess.SEGMENTER_VERSION that cut them (NULL: before versions were kept).
+ALTER TABLE segments ADD COLUMN IF NOT EXISTS segmenter VARCHAR;
 CREATE TABLE IF NOT EXISTS embeddings (
     text_hash VARCHAR, model VARCHAR, vector BLOB, PRIMARY KEY (text_hash, model));
 CREATE TABLE IF NOT EXISTS predictions (

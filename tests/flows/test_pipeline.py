@@ -423,3 +423,37 @@ def test_inbox_reports_double_submissions_and_mappings(tmp_path, prefect_harness
     assert "double submissions flagged" in out and "Q2. What should we do" in out
     assert main(["--home", str(home), "inspect", str(fx / "no_free_text.csv")]) == 1
     assert "no_free_text.csv" in capsys.readouterr().err
+
+
+def test_segments_cut_by_another_segmenter_version_are_cut_again(tmp_path, prefect_harness):
+    """A store keeps what an older version cut; the new version cuts those answers again where it
+    cuts them differently, and drops what was derived from the old segments, so a store never
+    mixes two ways of cutting (here: a list typed on two lines, once one segment)."""
+    from flows.ingest import ingest_flow
+    from nlp.preprocess import SEGMENTER_VERSION
+
+    home = make_home(tmp_path, with_labels=False)
+    export = tmp_path / "lists.csv"
+    pd.DataFrame({"respondent_id": ["1", "2"],
+                  "text": ["- More GPs in Barrow\n- Keep A&E open at night",
+                           "Keep the maternity unit at Whitehaven open please"]}).to_csv(export, index=False)
+    assert ingest_flow(str(home), [str(export)], "public")["recut"] == 0
+    path = str(home / "data/processed/engage.duckdb")
+    with duckdb.connect(path) as con:
+        listed = con.execute("SELECT answer_id FROM answers WHERE respondent_id = '1'").fetchone()[0]
+        assert con.execute("SELECT list(text ORDER BY seg_index) FROM segments WHERE answer_id = ?",
+                           [listed]).fetchone()[0] == ["More GPs in Barrow", "Keep A&E open at night"]
+        # As the version before kept them: the list as one segment, no version, and a score from it.
+        con.execute("DELETE FROM segments WHERE answer_id = ?", [listed])
+        con.execute("INSERT INTO segments VALUES (?, 0, ?, 'x', 'x', NULL)",
+                    [listed, "- More GPs in Barrow\n- Keep A&E open at night"])
+        con.execute("UPDATE segments SET segmenter = NULL")
+        con.execute("INSERT INTO segment_scores VALUES ('north-cumbria-2019-2024', ?, 0, 'AIM2', 0.9)", [listed])
+    again = ingest_flow(str(home), [str(export)], "public")
+    assert again["recut"] == 1
+    with duckdb.connect(path, read_only=True) as con:
+        assert con.execute("SELECT list(text ORDER BY seg_index) FROM segments WHERE answer_id = ?",
+                           [listed]).fetchone()[0] == ["More GPs in Barrow", "Keep A&E open at night"]
+        assert con.execute("SELECT DISTINCT segmenter FROM segments").fetchall() == [(SEGMENTER_VERSION,)]
+        assert con.execute("SELECT count(*) FROM segment_scores WHERE answer_id = ?", [listed]).fetchone()[0] == 0
+    assert ingest_flow(str(home), [str(export)], "public")["recut"] == 0
