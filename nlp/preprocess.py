@@ -27,7 +27,7 @@ _EMPTY_ANSWERS = {
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _MIN_SEGMENT_WORDS = 3
 # Changed whenever the same answer would be cut differently: stored segments from another version
-# are cut again (flows.ingest.segment_answers), so a store never mixes two ways of cutting.
+# are cut again (flows.ingest.recut_stale_segments), so a store never mixes two ways of cutting.
 SEGMENTER_VERSION = "2026-11-25 lists and quotation marks"
 
 
