@@ -12,7 +12,7 @@ from prefect.cache_policies import NONE
 
 from flows.files import atomic_write_bytes, atomic_write_text
 from flows.report_docx import render_docx, sentiment_line
-from flows.report_html import SOURCE_NAMES, render_html
+from flows.report_html import SOURCE_NAMES, classifier_note, render_html
 from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, reader_path
 
@@ -48,6 +48,8 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
                      "SELECT source_file, status, n_answers, reason, notes FROM files ORDER BY source_file").fetchall()]
         model = con.execute("SELECT any_value(model_version) FROM predictions WHERE taxonomy_id = ?",
                             [tax.id]).fetchone()[0]
+    meta_path = ws.models / tax.id / "meta.json"  # flows.train.model_dir, without importing the models
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     by_code: dict[str, list[dict]] = {}
     for code, detail in themes:
         by_code.setdefault(code, []).append(json.loads(detail))
@@ -65,6 +67,9 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
     return {
         "taxonomy": {"id": tax.id, "title": tax.title}, "heading": tax.summary_heading,
         "model_version": model,
+        # How answers were put into categories, so a reader knows how far to trust the counts.
+        "classifier": {"mode": meta.get("mode", "trained") if meta else None, "n_labelled": meta.get("n_train"),
+                       "micro_f1": meta.get("oof_micro_f1"), "macro_f1": meta.get("oof_macro_f1")},
         "totals": {"answers": totals[0], "people": totals[1], "empty_answers": totals[2],
                    "by_source": by_source, "answers_by_source": answers_by_source,
                    "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0},
@@ -121,6 +126,8 @@ def render_markdown(doc: dict) -> str:
     lines = [f"# {doc['taxonomy']['title']}: what people said", "",
              f"{t['answers']} answers from {t['people']} people ({_sources(t['by_source'])}). "
              "Counts are people, not answers; quotes are redacted of personal details.", ""]
+    if note := classifier_note(doc):
+        lines += [note, ""]
     for c in doc["categories"]:
         lines += [f"## {c['code']}: {c['title']}", "",
                   f"{c['n_responses']} answers from {c['n_people']} people speak to this.", ""]

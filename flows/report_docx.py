@@ -7,7 +7,7 @@ import io
 from docx import Document
 from docx.shared import Pt
 
-from flows.report_html import SOURCE_NAMES
+from flows.report_html import SOURCE_NAMES, classifier_note
 
 SOURCES = ("public", "staff", "healthwatch", "partner")
 SOURCE_HEADINGS = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
@@ -31,6 +31,8 @@ def render_docx(report: dict) -> bytes:
     by = ", ".join(f"{n} {SOURCE_NAMES.get(s, s)}" for s, n in t["by_source"].items())
     doc.add_paragraph(f"{t['answers']} answers from {t['people']} people ({by}). Counts are people, not "
                       "answers. Quotes are redacted of personal details.")
+    if note := classifier_note(report):
+        doc.add_paragraph(note)
     for c in report["categories"]:
         doc.add_heading(f"{c['code']}: {c['title']}", level=1)
         doc.add_paragraph(f"{c['n_responses']} answers from {c['n_people']} people speak to this.")

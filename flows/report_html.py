@@ -33,6 +33,21 @@ def fit_label(text: str, max_px: float) -> str:
     return text.rstrip() + "…"
 
 
+def classifier_note(doc: dict) -> str | None:
+    """One sentence on how answers were put into categories: a zero-shot start is said plainly, as
+    its counts deserve less trust than a trained model's."""
+    c = doc.get("classifier") or {}
+    if c.get("mode") == "zero-shot":
+        return ("Answers were put into categories zero-shot, by how close they are to each category's "
+                f"description, as there are not yet enough labelled answers to train on ({c.get('n_labelled') or 0} "
+                "so far): check the counts before relying on them, and label answers with `engage review export` "
+                "so a trained classifier takes over.")
+    if c.get("mode") == "trained" and c.get("macro_f1") is not None:
+        return (f"Answers were put into categories by a classifier trained on {c['n_labelled']} labelled answers "
+                f"(cross-validated macro F1 {c['macro_f1']:.2f}).")
+    return None
+
+
 def theme_chart(statements: list[dict], width: int = 640) -> str:
     """Horizontal bars, one per statement, split by source: who raised each theme at a glance."""
     if not statements:
@@ -68,4 +83,5 @@ def render_html(doc: dict) -> str:
     script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     charts = {c["code"]: theme_chart(c["statements"]) for c in doc["categories"]}
     return env.get_template("they-said.html.j2").render(doc=doc, charts=charts, script=script,
+                                                        classifier_note=classifier_note(doc),
                                                         script_hash=script_hash, source_names=SOURCE_NAMES)

@@ -158,3 +158,15 @@ def test_chart_labels_fit_left_of_their_bars_in_a_real_browser(tmp_path):
     lefts = [float(x) for x in dom.split('<pre id="out">', 1)[1].split("<", 1)[0].split()]
     assert len(lefts) == len(texts) and min(lefts) >= 0
     assert "Getting a GP appointment</text>" in chart  # a short label is not cut
+
+
+def test_every_format_says_how_answers_were_put_into_categories():
+    """A zero-shot start (no labels yet) is said plainly in the report itself, not only on the console."""
+    from flows.report import render_markdown
+
+    zero = {**sample_doc(), "classifier": {"mode": "zero-shot", "n_labelled": 12, "micro_f1": None, "macro_f1": None}}
+    trained = {**sample_doc(), "classifier": {"mode": "trained", "n_labelled": 899, "micro_f1": 0.79, "macro_f1": 0.78}}
+    for doc, phrase in ((zero, "zero-shot"), (trained, "trained on 899 labelled answers (cross-validated macro F1 0.78)")):
+        assert phrase in render_markdown(doc) and phrase in render_html(doc)
+        assert any(phrase in p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs)
+    assert "zero-shot" not in render_markdown(sample_doc())  # a document without the facts says nothing
