@@ -218,6 +218,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--locality", metavar="PLACE", help="only this locality, e.g. CA28 or 'Maryport drop-in'")
     p.add_argument("--about", metavar="TEXT", help="search by meaning, e.g. \"video appointments\"")
     p.add_argument("-n", type=_positive, default=10, help="how many quotes (default 10)")
+    p.add_argument("--with-redacted", action="store_true",
+                   help="also quotes in which personal details were redacted ([NAME], [PHONE] …): left out by "
+                        "default, as what is left can still point to someone (as in the reports)")
     p.add_argument("--format", choices=["table", "md", "csv", "docx"], default="table", help="output format")
     p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (required for docx)")
     _common(p)
@@ -446,7 +449,8 @@ def cmd_quotes(args, ws) -> int:
     from flows.report_docx import render_quotes_docx
 
     df = quotes_table(ws, args.taxonomy, args.category, args.source, args.n, theme=args.theme,
-                      locality=args.locality, about=args.about, sentiment=args.sentiment)
+                      locality=args.locality, about=args.about, sentiment=args.sentiment,
+                      with_redacted=args.with_redacted)
     if df.empty:
         print("no quotes match those filters", file=sys.stderr)
         return 0

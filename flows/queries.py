@@ -7,6 +7,7 @@ from flows.settings import Workspace, resolve_taxonomy
 from flows.store import cached_embeddings, connect, reader_path
 from nlp.attribution import attribution, facets
 from nlp.embed import MODEL_VERSION, embed
+from nlp.redact import PII_TYPES
 
 
 def has_table(con, name: str) -> bool:
@@ -48,9 +49,11 @@ def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
 
 def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, source: str | None = None,
                  n: int = 10, theme: str | None = None, locality: str | None = None, about: str | None = None,
-                 sentiment: str | None = None) -> pd.DataFrame:
+                 sentiment: str | None = None, with_redacted: bool = False) -> pd.DataFrame:
     """Quotes for authors: the most typical segment of each theme in turn (round-robin over themes,
-    one per person), or, with `about`, the segments closest in meaning to that phrase."""
+    one per person and wording), or, with `about`, the segments closest in meaning to that phrase.
+    Quotes with a redaction placeholder are left out unless `with_redacted`: "My son [NAME] took his
+    own life …" still points to someone."""
     tax = resolve_taxonomy(taxonomy, ws.home)
     if code:
         tax.category(code)
@@ -75,6 +78,11 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, s
     if df.empty:
         return df
     df["attribution"] = [attribution(s, m) for s, m in zip(df["source"], df["metadata"])]
+    df["quote"] = df["quote"].str.rstrip(" ;,")
+    if not with_redacted:
+        df = df[~df["quote"].str.contains(r"\[(?:" + "|".join(PII_TYPES) + r")\]", regex=True)]
+    # The same words from several people are one quote (the first person's), whichever filter applies.
+    df = df[~df["quote"].str.casefold().str.split().str.join(" ").duplicated()]
     if locality:
         df = df[[facets(m).get("locality", "").casefold() == locality.casefold() for m in df["metadata"]]]
     if sentiment:

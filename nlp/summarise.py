@@ -578,9 +578,13 @@ def distinct_statements(options: Sequence[Sequence[tuple[str, float]]], strength
     return out
 
 
+_ITEM_MARKER = re.compile(r"^(?:[-–•*·]|\d{1,2}[.)])\s+")
+
+
 def trim_quote(text: str, max_words: int = QUOTE_MAX_WORDS) -> str:
-    """Short enough to print: whole sentences up to the limit, marking any cut with an ellipsis."""
-    text = " ".join(text.split())
+    """Short enough to print: whole sentences up to the limit, marking any cut with an ellipsis; a
+    list item's bullet or number and a separator left at its end ("… exercise.;") are not printed."""
+    text = _ITEM_MARKER.sub("", " ".join(text.split())).rstrip(" ;,")
     if len(text.split()) <= max_words:
         return text
     sentences = re.split(r"(?<=[.!?])\s+", text)

@@ -292,6 +292,18 @@ def test_quotes_filters_search_and_docx(home, capsys, tmp_path):
     out = tmp_path / "q.docx"
     assert main(["--home", str(home), "quotes", "--category", "AIM3", "-n", "3", "--format", "docx", "--out", str(out)]) == 0
     assert sum(p.style.name == "Quote" for p in Document(str(out)).paragraphs) == 3
+    capsys.readouterr()
+    # Quotes with redacted personal details only on request, and the same words once.
+    assert main(["--home", str(home), "quotes", "-n", "5000", "--format", "csv"]) == 0
+    plain = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
+    assert not plain["quote"].str.contains(r"\[(?:NAME|PHONE|EMAIL|ADDRESS)\]").any()
+    assert not plain["quote"].str.casefold().duplicated().any()
+    about = ["--home", str(home), "quotes", "--source", "staff", "--about", "the only reason I stayed", "-n", "3",
+             "--format", "csv"]
+    assert main(about) == 0
+    assert "[NAME] on 5B" not in capsys.readouterr().out
+    assert main(about + ["--with-redacted"]) == 0
+    assert "[NAME] on 5B is the only reason I stayed" in capsys.readouterr().out
 
 
 def test_sentiment_per_answer_and_segment_in_counts_quotes_and_export(home, capsys, tmp_path):

@@ -379,3 +379,10 @@ def test_an_episode_that_opens_with_a_general_point_offers_that_point():
     st = summarise_theme(0, theme(praise), embed(praise), ["keswick", "thank", "praised", "veterans"], embed)
     assert st.text == "The community nurses at Keswick are wonderful"
     assert not is_anecdote("The community nurses at Keswick are wonderful")
+
+
+def test_a_quote_loses_its_list_marker_and_a_trailing_separator():
+    from nlp.summarise import trim_quote
+    assert trim_quote("- Cut the waiting lists for counselling") == "Cut the waiting lists for counselling"
+    assert trim_quote("3) Train local young people to be nurses") == "Train local young people to be nurses"
+    assert trim_quote("Staff wellbeing is a tick-box exercise.;") == "Staff wellbeing is a tick-box exercise."
