@@ -387,8 +387,8 @@ def model_summary(r: dict) -> str:
     state = "retrained" if r["trained"] else "up to date"
     if r.get("mode") == "zero-shot":
         return (f"classifier for {r['taxonomy_id']} {state}: zero-shot from the category titles and descriptions "
-                f"({r['n_train']} labelled answers so far; add labels with `engage train --labels FILE.csv` or "
-                "`engage review import` and a trained model takes over)")
+                f"({r['n_train']} different labelled answers so far; a trained model takes over from "
+                f"{r['min_labelled']}: add labels with `engage train --labels FILE.csv` or `engage review import`)")
     line = (f"classifier for {r['taxonomy_id']} {state}: {r['n_train']} labelled answers, cross-validated "
             f"micro F1 {r['oof_micro_f1']:.3f}, macro F1 {r['oof_macro_f1']:.3f}")
     prev = r.get("previous") or {}

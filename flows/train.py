@@ -162,7 +162,10 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
         labels_hash = hashlib.sha256(f"{ZERO_SHOT_VERSION}|{MODEL_VERSION}|{tax!r}".encode()).hexdigest()
     meta_path = model_dir(ws, tax) / "meta.json"
     if not force and model_is_current(ws, tax, labels_hash):
-        return {"trained": False, **json.loads(meta_path.read_text())}
+        # A zero-shot model does not depend on the labels, so count them now: 44 labelled answers
+        # must not read as the 0 there were when it was built.
+        return {"trained": False, **json.loads(meta_path.read_text()), "n_train": len(df),
+                "min_labelled": MIN_LABELLED_ANSWERS}
     previous = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     meta = {"taxonomy_id": tax.id, "labels_hash": labels_hash, "model_version": labels_hash[:12],
             "encoder": MODEL_VERSION, "n_train": len(df),
@@ -203,7 +206,7 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
     else:
         (d / "sentiment.joblib").unlink(missing_ok=True)
     atomic_write_text(d / "meta.json", json.dumps(meta, indent=2))
-    return {"trained": True, **meta}
+    return {"trained": True, **meta, "min_labelled": MIN_LABELLED_ANSWERS}
 
 
 @flow(name="engage-train")

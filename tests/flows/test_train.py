@@ -42,6 +42,20 @@ def test_a_taxonomy_without_labels_classifies_zero_shot(cold_home):
     assert len(codes) >= 3  # …and not all in one place
     doc = json.loads((cold_home / "reports/north-cumbria-2019-2024/they-said.json").read_text())
     assert any(c["statements"] for c in doc["categories"])
+    assert doc["classifier"]["mode"] == "zero-shot"  # and the report says so
+    assert "zero-shot" in (cold_home / "reports/north-cumbria-2019-2024/they-said.md").read_text()
+
+
+def test_labels_short_of_a_trained_model_are_counted(cold_home, tmp_path, capsys):
+    """20 labelled answers keep the zero-shot model, and the console says 20, not the 0 it was built with."""
+    from flows.cli import main
+
+    some = tmp_path / "some-labels.csv"
+    pd.read_csv(LABELLED, dtype=str, keep_default_na=False).head(20).to_csv(some, index=False)
+    assert main(["--home", str(cold_home), "train", "--labels", str(some)]) == 0
+    out = capsys.readouterr().out
+    assert "20 different labelled answers so far; a trained model takes over from 50" in out
+    assert meta(cold_home)["mode"] == "zero-shot"
 
 
 def test_the_trained_model_takes_over_when_labels_arrive(cold_home, tmp_path, capsys):
