@@ -28,7 +28,7 @@ _NON_WORD = re.compile(r"[^a-z0-9]+")
 _MIN_SEGMENT_WORDS = 3
 # Changed whenever the same answer would be cut differently: stored segments from another version
 # are cut again (flows.ingest.recut_stale_segments), so a store never mixes two ways of cutting.
-SEGMENTER_VERSION = "2026-11-25 lists and quotation marks"
+SEGMENTER_VERSION = "2026-11-25.2 lists (numbered items on their own lines) and quotation marks"
 
 
 # Redacted personal details, e.g. "[PHONE]", and the words people put round them.
@@ -92,12 +92,14 @@ def list_items(doc):
         prev, tok = doc[i - 1], doc[i]
         if tok.is_space:
             continue
-        if "\n" in prev.whitespace_ or (prev.is_space and "\n" in prev.text):
+        line_start = "\n" in prev.whitespace_ or (prev.is_space and "\n" in prev.text)
+        numbered = (_ITEM_NUMBER.fullmatch(tok.text) and not tok.whitespace_ and i + 1 < len(doc)
+                    and doc[i + 1].text in (")", "."))
+        if line_start and not numbered:
             tok.is_sent_start = True
         elif bullets and prev.whitespace_ and _BULLET.fullmatch(tok.text):
             tok.is_sent_start = True
-        elif (numbers and prev.whitespace_ and _ITEM_NUMBER.fullmatch(tok.text) and not tok.whitespace_
-              and i + 1 < len(doc) and doc[i + 1].text in (")", ".")):
+        elif numbered and ((numbers and prev.whitespace_) or line_start):
             tok.is_sent_start = True  # the item's number opens it, rather than closing the item before
             if i + 2 < len(doc):
                 doc[i + 2].is_sent_start = False
@@ -164,7 +166,9 @@ def _segments(doc) -> list[Segment]:
             end = carry
         text = doc.text[start:end].strip()
         marker = _MARKER.match(text)
-        if marker and _LIST_START.match(doc.text):  # the list's bullet or number is not part of what was said
+        # The list's bullet or number is not part of what was said (a list from the first line, or an
+        # item on a line of its own).
+        if marker and (_LIST_START.match(doc.text) or doc.text[:start].rstrip(" \t").endswith("\n")):
             start = doc.text.index(text, start) + marker.end()
             text = doc.text[start:end].strip()
         if not text:

@@ -158,9 +158,13 @@ def _strip(text: str) -> str:
     return t
 
 
+# Emoji and other pictographs: a statement is printed in plain words ("No dentist 🦷😢 for 3 yrs").
+_PICTOGRAPHS = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+")
+
+
 def clean_clause(text: str) -> str:
-    """Strip fillers and trailing punctuation, fix the voice, capitalise: a printable phrase."""
-    t = to_collective_voice(_strip(text))
+    """Strip fillers and trailing punctuation, fix the voice, drop emoji, capitalise: a printable phrase."""
+    t = to_collective_voice(_strip(" ".join(_PICTOGRAPHS.sub(" ", text).split())))
     return t[:1].upper() + t[1:] if t else t
 
 

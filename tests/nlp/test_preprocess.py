@@ -82,6 +82,8 @@ def test_contact_details_with_something_said_are_an_answer(text):
      "3. Debt advice at the GP - money worries make people ill",
      ["Stop smoking support that isn't just a leaflet", "Weight management groups in Workington",
       "Debt advice at the GP - money worries make people ill"]),
+    ("Top things:\n1. Train local young people to be nurses and keep them here.\n2. Fix the rotas so people can plan.",
+     ["Top things:", "Train local young people to be nurses and keep them here.", "Fix the rotas so people can plan."]),
     # A dash inside a sentence, and a number, are not list items.
     ("The staff were great - but the wait was 6 hours and nobody said why",
      ["The staff were great - but the wait was 6 hours and nobody said why"]),

@@ -386,3 +386,7 @@ def test_a_quote_loses_its_list_marker_and_a_trailing_separator():
     assert trim_quote("- Cut the waiting lists for counselling") == "Cut the waiting lists for counselling"
     assert trim_quote("3) Train local young people to be nurses") == "Train local young people to be nurses"
     assert trim_quote("Staff wellbeing is a tick-box exercise.;") == "Staff wellbeing is a tick-box exercise."
+
+
+def test_a_statement_is_printed_without_emoji():
+    assert clean_clause("No dentist 🦷😢 for 3 yrs") == "No dentist for 3 yrs"
