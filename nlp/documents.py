@@ -7,7 +7,8 @@ them as a long table (Passage, Section, then Event, Venue, Date and Attribution 
 gives them, and Comment) that `nlp.ingest` melts like any other export: the passage number is the
 respondent id (stable for the same file), the section heading is the question. Prose, and bullets
 under headings such as "Introduction", "Methodology" or "Recommendations", are the report's own voice,
-not people's comments, and are left out. Pure: bytes in, a DataFrame out.
+not people's comments, and are left out; under an event heading, a paragraph reporting what people
+said ("A carer at the Maryport drop-in said …") is a comment. Pure: bytes in, a DataFrame out.
 """
 from __future__ import annotations
 
@@ -55,6 +56,14 @@ _BULLET = re.compile(r"^\s*(?:(?:[•●▪■◦‣∙·➢►\uf0b7\uf0a7\uf07
 _UNMAPPED_GLYPH = re.compile(r"\(cid:\d+\)")
 _QUOTE_PAIRS = {"“": "”", '"': '"', "‘": "’", "'": "'", "«": "»"}
 _EMBEDDED_QUOTE = re.compile(r"“([^”]+)”|\"([^\"]+)\"")
+# Event notes written as paragraphs in the third person: "A carer at the Maryport drop-in said …",
+# "Several attendees said …", "It was noted that …". Under an event heading these are people's views
+# (the note-taker's own lines, "Staff present: …", "Notes taken by …", have no reporting verb).
+_REPORTED_VIEW = re.compile(
+    r"^(?!(?:this|these|the report|we|our|healthwatch)\b)(?:[\w'’-]+\s+){0,7}?(?:said|says|told us|suggested|"
+    r"mentioned|asked|complained|raised|felt|described|reported|explained|praised|wanted|would like|"
+    r"(?:was|were) (?:worried|concerned|unhappy|pleased))\b|^it was (?:noted|raised|suggested|felt|said)\b",
+    re.IGNORECASE)
 _COMMENT_HEADER = re.compile(r"comment|what (people|they|you|we) (said|told|heard)|feedback|quote|response|views?\b",
                              re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"^(page\s*)?\d+(\s*(of|/)\s*\d+)?$", re.IGNORECASE)
@@ -91,10 +100,11 @@ def read_document(data: bytes | Path, name: str, fmt: str) -> pd.DataFrame:
     rows = _passages(blocks)
     if not rows:
         raise IngestError(f"{name} has no comments or quotes that could be picked out. The tool reads bulleted "
-                          "lists and passages in quotation marks under the report's headings. Check that this "
-                          "is the report with people's comments (not a cover letter or summary); if the "
-                          "comments are ordinary paragraphs, make each one a bullet point, save, and drop it in "
-                          "again.")
+                          "lists and passages in quotation marks under the report's headings, and notes of what "
+                          "people said ('A carer said …') under event headings ('Maryport drop-in, 12 March 2024'). "
+                          "Check that this is the report with people's comments (not a cover letter or summary); "
+                          "if the comments are ordinary paragraphs, make each one a bullet point, save, and drop "
+                          "it in again.")
     table = pd.DataFrame(rows, dtype="str")
     optional = [c for c in _OPTIONAL_COLUMNS if (table[c] != "").any()]
     table.insert(0, "Passage", [str(i) for i in range(1, len(table) + 1)])
@@ -128,6 +138,8 @@ def _passages(blocks: list[_Block]) -> list[dict[str, str]]:
         if block.kind == "text":
             texts = [m[1] or m[2] for m in _EMBEDDED_QUOTE.finditer(block.text)]
             texts = [t for t in texts if len(t.split()) >= 5]
+            if not texts and any(h.event for h in stack) and _REPORTED_VIEW.match(block.text):
+                texts = [block.text]
         else:
             texts = [block.text]
         for text in texts:

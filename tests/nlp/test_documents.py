@@ -178,3 +178,26 @@ def test_event_headings(heading: str, expected: dict) -> None:
 ])
 def test_unquote(text: str, expected: tuple | None) -> None:
     assert _unquote(text) == (expected or (text, ""))
+
+
+def test_event_notes_written_as_paragraphs_are_the_comments() -> None:
+    """Healthwatch notes are often plain paragraphs in the third person under each event's heading;
+    the note-taker's own lines (who was there, who took the notes) and the report's prose are not."""
+    def build(d) -> None:
+        d.add_heading("Engagement events, spring 2024", level=0)
+        d.add_paragraph("This report summarises what people told Healthwatch Cumbria at five events.")
+        d.add_heading("Maryport drop-in, Maryport Library, 12 March 2024", level=1)
+        d.add_paragraph("Healthwatch Cumbria staff present: [NAME] and [NAME]. Attendees: 23.")
+        d.add_paragraph("A carer at the Maryport drop-in said she had never been offered a carer's assessment.")
+        d.add_paragraph("Several attendees said there was no NHS dentist taking patients in Maryport.")
+        d.add_paragraph("It was noted that carers were not always recognised by the GP practice.")
+        d.add_heading("Alston community event, 4 April 2024", level=1)
+        d.add_paragraph("Notes taken by the engagement officer.")
+        d.add_paragraph("A farmer said the ambulance had taken 80 minutes to reach his neighbour.")
+
+    answers, _ = read_export(docx_bytes(build), "notes.docx", "healthwatch")
+    assert answers["text"].tolist() == [
+        "A carer at the Maryport drop-in said she had never been offered a carer's assessment.",
+        "Several attendees said there was no NHS dentist taking patients in Maryport.",
+        "It was noted that carers were not always recognised by the GP practice.",
+        "A farmer said the ambulance had taken 80 minutes to reach his neighbour."]
