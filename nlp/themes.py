@@ -144,7 +144,7 @@ class CategoryThemer(BaseEstimator):
     def __init__(self, min_docs_for_topic_model: int = 40, max_themes: int = 8, min_theme_share: float = 0.03,
                  outlier_threshold: float = 0.3, random_state: int = 0, max_theme_share: float = 0.25,
                  min_cohesion: float = 0.47, min_content_words: int = 2, n_runs: int = 5,
-                 max_split_similarity: float = 0.9, large_fit: int = 1_500):
+                 max_split_similarity: float = 0.9, large_fit: int = 1_500, thin_join: float = 0.4):
         self.min_docs_for_topic_model = min_docs_for_topic_model
         self.max_themes = max_themes
         self.min_theme_share = min_theme_share
@@ -156,6 +156,7 @@ class CategoryThemer(BaseEstimator):
         self.n_runs = n_runs
         self.max_split_similarity = max_split_similarity
         self.large_fit = large_fit
+        self.thin_join = thin_join
 
     def fit(self, texts: Sequence[str], embeddings: np.ndarray) -> "CategoryThemer":
         texts = list(texts)
@@ -180,6 +181,8 @@ class CategoryThemer(BaseEstimator):
             labels = self._nearest_centre(labels, emb, keep_out=thin if not thin.all() else None)
             # Joining the nearest centre can grow a theme past the cap again: one more look for catch-alls.
             labels = self._split_loose(labels, emb)
+            if thin.any() and not thin.all():
+                labels = self._place_thin(labels, emb, thin & np.array([bool(content_words(t)) for t in texts]))
         labels = self._merge_small(labels, emb)
         self.labels_ = self._renumber_by_size(labels)
         self.themes_ = themes_from_labels(texts, emb, self.labels_)
@@ -316,6 +319,21 @@ class CategoryThemer(BaseEstimator):
                 return labels if len(np.unique(new[new >= 0])) < len(ids) else new
             labels = new
         return labels
+
+    def _place_thin(self, labels: np.ndarray, emb: np.ndarray, named: np.ndarray) -> np.ndarray:
+        """A one-word priority ("Ambulances", "GPs!!", "Dentists") joins the theme it is plainly about,
+        once the themes are fixed: too thin to shape a theme, but a person who raised it counts.
+        `named`: thin segments with a content word; they join only at `thin_join` or closer."""
+        ids = np.unique(labels[labels >= 0])
+        if len(ids) == 0 or not named.any():
+            return labels
+        cents = np.vstack([emb[labels == i].mean(axis=0) for i in ids])
+        cents /= np.linalg.norm(cents, axis=1, keepdims=True).clip(1e-9)
+        sims = emb[named] @ cents.T
+        best = sims.argmax(axis=1)
+        out = labels.copy()
+        out[named] = np.where(sims[np.arange(len(best)), best] >= self.thin_join, ids[best], -1)
+        return out
 
     def _merge_small(self, labels: np.ndarray, emb: np.ndarray) -> np.ndarray:
         """Fold themes below the minimum size into their nearest theme; over the cap, merge the two

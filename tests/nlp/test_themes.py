@@ -121,6 +121,15 @@ def test_segments_that_say_nothing_on_their_own_are_left_out_of_themes(small):
     assert (t.labels_[-3:] == -1).all() and (t.labels_[:-3] >= 0).all()
 
 
+def test_a_one_word_priority_joins_the_theme_it_is_about(small):
+    """"Parking" typed alone is too thin to shape a theme, but the person who wrote it raised it."""
+    texts, emb = small
+    extra = ["Parking!!", "Yes."]
+    t = CategoryThemer().fit(texts + extra, np.vstack([emb, embed(extra)]))
+    assert t.labels_[-2] == t.labels_[0] >= 0  # with the parking answers
+    assert t.labels_[-1] == -1
+
+
 def test_no_theme_swallows_a_real_category(labelled_csv):
     df = pd.read_csv(labelled_csv, dtype=str, keep_default_na=False)
     texts = df[df["labels"].str.contains("AIM2")]["text"].tolist()
