@@ -22,7 +22,8 @@ REVIEW_COLUMNS = ["answer_id", "source", "question", "text", "predicted", "label
 
 
 def review_candidates(ws: Workspace, taxonomy: str | None, n_uncertain: int, n_random: int, seed: int = 0) -> pd.DataFrame:
-    """Counted answers whose scores sit closest to a decision threshold, then a random sample."""
+    """Counted answers whose scores sit closest to a decision threshold, then a random sample; the same
+    words from several people are one row (an officer labels a text once)."""
     tax = resolve_taxonomy(taxonomy, ws.home)
     _, meta = load_model(ws, tax)
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
@@ -40,6 +41,7 @@ def review_candidates(ws: Workspace, taxonomy: str | None, n_uncertain: int, n_r
     predicted = (pred[pred["assigned"]].assign(o=lambda d: d["code"].map(order)).sort_values("o")
                  .groupby("answer_id")["code"].agg(";".join))
     per_answer["predicted"] = predicted.reindex(per_answer.index).fillna("")
+    per_answer = per_answer[~per_answer["text"].str.casefold().str.split().str.join(" ").duplicated()]
     uncertain = per_answer.sort_values(["margin", "text"]).head(n_uncertain).assign(reason="uncertain")
     rest = per_answer.drop(uncertain.index)
     sample = rest.sample(min(n_random, len(rest)), random_state=seed).assign(reason="random sample")

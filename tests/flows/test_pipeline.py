@@ -469,3 +469,24 @@ def test_segments_cut_by_another_segmenter_version_are_cut_again(tmp_path, prefe
         assert con.execute("SELECT DISTINCT segmenter FROM segments").fetchall() == [(SEGMENTER_VERSION,)]
         assert con.execute("SELECT count(*) FROM segment_scores WHERE answer_id = ?", [listed]).fetchone()[0] == 0
     assert ingest_flow(str(home), [str(export)], "public")["recut"] == 0
+
+
+def test_review_export_lists_the_same_words_once(tmp_path, prefect_harness):
+    """Several people typing the same words is one text to label: a user's export of 120 rows held 94 texts."""
+    from openpyxl import load_workbook
+
+    from flows.cli import main
+
+    home = make_home(tmp_path)
+    lab = pd.read_csv(SAMPLE / "labelled_responses.csv", dtype=str, keep_default_na=False)
+    texts = lab[lab["source"] == "public"]["text"].iloc[100:124].tolist()
+    texts += texts[:6]  # six people wrote what others wrote, word for word
+    export = tmp_path / "repeats.csv"
+    pd.DataFrame({"respondent_id": [f"R{i}" for i in range(len(texts))], "text": texts}).to_csv(export, index=False)
+    assert main(["--home", str(home), "ingest", str(export), "--source", "public"]) == 0
+    assert main(["--home", str(home), "run"]) == 0
+    xlsx = tmp_path / "review.xlsx"
+    assert main(["--home", str(home), "review", "export", str(xlsx), "-n", "500", "--sample", "0"]) == 0
+    listed = [r[3].value for r in load_workbook(xlsx)["review"].iter_rows(min_row=2)]
+    assert len(listed) == len({" ".join(str(t).casefold().split()) for t in listed})
+    assert {str(t) for t in texts[:6]} <= {str(t).lstrip("'") for t in listed}
