@@ -14,10 +14,12 @@ from tqdm.auto import tqdm
 
 from flows.embeddings import VectorLookup, encode_missing, get_embeddings, load_vectors
 from flows.parallel import run_chunks
+from flows.queries import disclosure
 from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, transaction
 from flows.timing import stage
 from flows.train import answer_context, load_model, load_sentiment
+from nlp.attribution import Disclosure, attribution
 from nlp.classify import Segments
 from nlp.preprocess import is_contact_only
 from nlp.summarise import (distinct_statements, fallback_statement, leans_on_context, reusable_statement,
@@ -148,12 +150,13 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
             "assigned": {c: int(per_code.get(c, 0)) for c in tax.codes}, "sentiment": moods}
 
 
-def category_segments(con, tax_id: str, code: str, threshold: float) -> pd.DataFrame:
+def category_segments(con, tax_id: str, code: str, threshold: float, people: Disclosure | None = None) -> pd.DataFrame:
     """The segments of this category's answers that speak to it, with their writer's sentiment.
     A sentence that only leaves contact details ("Contact: [NAME], Parish Clerk, [PHONE]") is not
     evidence for any theme, whatever the rest of its answer says; one whose point is in another
     sentence ("Please don't let that happen", see `leans_on_context`) is evidence only when nothing
-    else of its answer is, or it would gather with other such remarks into a theme of their own."""
+    else of its answer is, or it would gather with other such remarks into a theme of their own.
+    Each has the `attribution` a quote of it would print, within what `people` allows."""
     df = con.execute("""
         SELECT s.answer_id, s.seg_index, s.text, ss.score, a.source, a.source_file, a.respondent_id,
                a.question, a.metadata, coalesce(se.sentiment, '') AS sentiment
@@ -172,7 +175,8 @@ def category_segments(con, tax_id: str, code: str, threshold: float) -> pd.DataF
     df = df[(df["score"] >= SEGMENT_SHARE_OF_THRESHOLD * threshold) | (df["score"] == best)]
     leans = df["text"].map(leans_on_context).astype(bool)
     said_elsewhere = (~leans).groupby(df["answer_id"]).transform("any")
-    return df[~(leans & said_elsewhere)].reset_index(drop=True)
+    df = df[~(leans & said_elsewhere)].reset_index(drop=True)
+    return df.assign(attribution=[attribution(s, m, people) for s, m in zip(df["source"], df["metadata"])])
 
 
 def theme_evidence(seg: pd.DataFrame) -> pd.DataFrame:
@@ -272,8 +276,9 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
     # Statement candidates' vectors are cached like the segments' (a refresh re-encodes only new
     # wording), looked up through one connection for the whole stage.
     with VectorLookup(ws) as encode:
+        people = disclosure(encode.con)
         for cat in tqdm(cats, desc="themes", unit="category", disable=None):
-            seg = category_segments(encode.con, tax.id, cat.code, meta["thresholds"][cat.code])
+            seg = category_segments(encode.con, tax.id, cat.code, meta["thresholds"][cat.code], people)
             fit, cur = last_fit(encode.con, tax.id, cat.code, seg)
             current: list[ThemeState] = []
             if not seg.empty:

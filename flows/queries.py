@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from flows.settings import Workspace, resolve_taxonomy
+from flows.settings import Workspace, min_group_size, resolve_taxonomy
 from flows.store import cached_embeddings, connect, reader_path
-from nlp.attribution import attribution, facets
+from nlp.attribution import Disclosure, attribution, facets
 from nlp.embed import MODEL_VERSION, embed
 from nlp.redact import PII_TYPES
 
@@ -13,6 +13,13 @@ from nlp.redact import PII_TYPES
 def has_table(con, name: str) -> bool:
     """Snapshots written before a table existed do not have it."""
     return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])
+
+
+def disclosure(con) -> Disclosure:
+    """Who may be named how in a printed attribution, counted over every person the reports count."""
+    people = con.execute("SELECT any_value(source), any_value(metadata) FROM answers WHERE duplicate_of IS NULL "
+                         "GROUP BY source_file, respondent_id").fetchall()
+    return Disclosure(min_group_size()).fit(people)
 
 
 def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
@@ -75,9 +82,10 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, s
                          [tax.id, code, code, source, source, theme, theme]).df()
         if about and not df.empty:
             vecs = cached_embeddings(con, df["text_hash"].tolist(), MODEL_VERSION)
+        people = disclosure(con)
     if df.empty:
         return df
-    df["attribution"] = [attribution(s, m) for s, m in zip(df["source"], df["metadata"])]
+    df["attribution"] = [attribution(s, m, people) for s, m in zip(df["source"], df["metadata"])]
     df["quote"] = df["quote"].str.rstrip(" ;,")
     if not with_redacted:
         df = df[~df["quote"].str.contains(r"\[(?:" + "|".join(PII_TYPES) + r")\]", regex=True)]

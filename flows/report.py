@@ -12,8 +12,8 @@ from prefect.cache_policies import NONE
 
 from flows.files import atomic_write_bytes, atomic_write_text
 from flows.report_docx import render_docx, sentiment_line
-from flows.report_html import SOURCE_NAMES, classifier_note, render_html
-from flows.settings import resolve_taxonomy, workspace
+from flows.report_html import SOURCE_NAMES, classifier_note, quotes_note, render_html
+from flows.settings import min_group_size, resolve_taxonomy, workspace
 from flows.store import connect, reader_path
 
 FORMATS = ("md", "json", "html", "docx")
@@ -57,9 +57,14 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
     for c in tax.categories:
         if c.is_other:
             continue
+        # A printed quote carries a reference ("AIM2-3.1": theme AIM2-3, its first quote) and no
+        # respondent identifier: survey tools' ids lead back to the person. The reference finds the
+        # quote here, in the JSON, with its file and respondent for whoever must check it.
         statements = [{"id": d["theme_id"], "text": d["text"], "n": d["n"], "by_source": d["by_source"],
                        **{k: d[k] for k in ("by_sentiment", "by_locality", "by_age_band") if k in d},
-                       "keywords": d["keywords"], "quotes": d["quotes"], "answers": d["answers"]}
+                       "keywords": d["keywords"],
+                       "quotes": [{**q, "ref": f"{d['theme_id']}.{k}"} for k, q in enumerate(d["quotes"], 1)],
+                       "answers": d["answers"]}
                       for d in by_code.get(c.code, [])]
         categories.append({"code": c.code, "title": c.title, "kind": c.kind,
                            "n_responses": int(counts.get(c.code, 0)), "n_people": int(people.get(c.code, 0)),
@@ -67,6 +72,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
     return {
         "taxonomy": {"id": tax.id, "title": tax.title}, "heading": tax.summary_heading,
         "model_version": model,
+        "disclosure": {"min_group_size": min_group_size()},
         # How answers were put into categories, so a reader knows how far to trust the counts.
         "classifier": {"mode": meta.get("mode", "trained") if meta else None, "n_labelled": meta.get("n_train"),
                        "micro_f1": meta.get("oof_micro_f1"), "macro_f1": meta.get("oof_macro_f1")},
@@ -125,7 +131,7 @@ def render_markdown(doc: dict) -> str:
     t = doc["totals"]
     lines = [f"# {doc['taxonomy']['title']}: what people said", "",
              f"{t['answers']} answers from {t['people']} people ({_sources(t['by_source'])}). "
-             "Counts are people, not answers; quotes are redacted of personal details.", ""]
+             f"Counts are people, not answers. {quotes_note(doc)}", ""]
     if note := classifier_note(doc):
         lines += [note, ""]
     for c in doc["categories"]:
@@ -142,8 +148,8 @@ def render_markdown(doc: dict) -> str:
             if s.get("by_sentiment"):
                 lines += [f"Their tone: {sentiment_line(s['by_sentiment'])}.", ""]
             for q in s["quotes"]:
-                lines += [f"> “{q['text']}”", f"> — {q.get('attribution') or q['source']} "
-                          f"({q['source_file']}, respondent {q['respondent_id']})", ""]
+                ref = f" (ref {q['ref']})" if q.get("ref") else ""
+                lines += [f"> “{q['text']}”", f"> — {q.get('attribution') or q['source']}{ref}", ""]
     bad = [f for f in doc["files"] if f["status"] != "ingested"]
     if bad:
         lines += ["## Files not included", ""] + [f"- {f['source_file']}: {f['reason']}" for f in bad] + [""]

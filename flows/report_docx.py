@@ -7,7 +7,7 @@ import io
 from docx import Document
 from docx.shared import Pt
 
-from flows.report_html import SOURCE_NAMES, classifier_note
+from flows.report_html import SOURCE_NAMES, classifier_note, quotes_note
 
 SOURCES = ("public", "staff", "healthwatch", "partner")
 SOURCE_HEADINGS = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
@@ -20,7 +20,7 @@ def sentiment_line(by_sentiment: dict) -> str:
 
 def _quote(doc, q: dict) -> None:
     p = doc.add_paragraph(f"“{q['text']}”", style="Quote")
-    p.add_run(f" — {q.get('attribution') or q['source']}").italic = True
+    p.add_run(f" — {q.get('attribution') or q['source']}" + (f" (ref {q['ref']})" if q.get("ref") else "")).italic = True
 
 
 def render_docx(report: dict) -> bytes:
@@ -30,7 +30,7 @@ def render_docx(report: dict) -> bytes:
     t = report["totals"]
     by = ", ".join(f"{n} {SOURCE_NAMES.get(s, s)}" for s, n in t["by_source"].items())
     doc.add_paragraph(f"{t['answers']} answers from {t['people']} people ({by}). Counts are people, not "
-                      "answers. Quotes are redacted of personal details.")
+                      f"answers. {quotes_note(report)}")
     if note := classifier_note(report):
         doc.add_paragraph(note)
     for c in report["categories"]:

@@ -33,6 +33,15 @@ def fit_label(text: str, max_px: float) -> str:
     return text.rstrip() + "…"
 
 
+def quotes_note(doc: dict) -> str:
+    """What every format says of its quotes under the totals: how they protect the people quoted."""
+    n = (doc.get("disclosure") or {}).get("min_group_size", 1)
+    where = (f" and name a place or an age group only where at least {n} people of that source share it"
+             if n > 1 else "")
+    return (f"Quotes are redacted of personal details{where}. No respondent identifiers are printed: a quote's "
+            "ref (e.g. AIM1-2.1) finds its file and respondent in they-said.json.")
+
+
 def classifier_note(doc: dict) -> str | None:
     """One sentence on how answers were put into categories: a zero-shot start is said plainly, as
     its counts deserve less trust than a trained model's."""
@@ -84,4 +93,5 @@ def render_html(doc: dict) -> str:
     charts = {c["code"]: theme_chart(c["statements"]) for c in doc["categories"]}
     return env.get_template("they-said.html.j2").render(doc=doc, charts=charts, script=script,
                                                         classifier_note=classifier_note(doc),
+                                                        quotes_note=quotes_note(doc),
                                                         script_hash=script_hash, source_names=SOURCE_NAMES)

@@ -16,6 +16,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from functools import lru_cache
 from typing import Iterator
 
 import yaml
@@ -213,3 +214,20 @@ def resolve_taxonomy(spec: str | None, home: Path | None = None) -> Taxonomy:
                 return load_taxonomy_file(cand)
     known = sorted({p.stem for d in taxonomy_dirs(home) if d.is_dir() for p in d.glob("*.y*ml")})
     raise TaxonomyError(f"no taxonomy {spec!r}: give a YAML file path or one of: {', '.join(known) or 'none found'}")
+
+
+def min_group_size(path: Path | None = None) -> int:
+    """The smallest group a printed attribution may point into (nlp.attribution.Disclosure), from
+    config/disclosure.yaml, validated so a typo cannot silently switch the rule off."""
+    return _read_min_group_size(str(path or REPO / "config" / "disclosure.yaml"))
+
+
+@lru_cache(maxsize=4)
+def _read_min_group_size(path: str) -> int:
+    cfg = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    if not isinstance(cfg, dict) or set(cfg) != {"min_group_size"}:
+        raise ValueError(f"{path}: expected exactly one key, min_group_size")
+    n = cfg["min_group_size"]
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"{path}: min_group_size must be a whole number of people, 1 or more (got {n!r})")
+    return n

@@ -2,12 +2,20 @@
 
 Exports name their metadata columns differently ("Q3. Age group", "Age band", "Postcode district",
 "Locality"), so the facets are recognised from the column name and the shape of the value.
+
+A printed attribution must not single a person out: "public survey, Alston, Under 18" may be one
+teenager the whole village knows. `Disclosure` counts the people who share each source, locality
+and age band, and an attribution names a locality or an age band only when at least
+`min_group_size` people of that source share what it names (config/disclosure.yaml, read by
+flows.settings.min_group_size; 5 by default, the small-number rule NHS statistics publish by). The
+age band goes first, then the locality.
 """
 from __future__ import annotations
 
 import json
 import re
-from typing import Mapping
+from collections import Counter
+from typing import Iterable, Mapping
 
 SOURCE_LABELS = {"public": "public survey", "staff": "staff survey", "healthwatch": "Healthwatch",
                  "partner": "partner organisation"}
@@ -38,7 +46,39 @@ def facets(metadata: Mapping[str, str] | str | None) -> dict[str, str]:
     return out
 
 
-def attribution(source: str, metadata: Mapping[str, str] | str | None) -> str:
+class Disclosure:
+    """Counts of people by source, locality and age band; `safe(source, facets)` keeps only the facets
+    that leave the person among at least `min_group_size` people of their source."""
+
+    def __init__(self, min_group_size: int = 5):
+        self.min_group_size = min_group_size
+
+    @staticmethod
+    def _keys(source: str, f: Mapping[str, str]) -> list[tuple]:
+        loc, age = f.get("locality"), f.get("age_band")
+        return [(source, loc, age), (source, loc, None), (source, None, age)]
+
+    def fit(self, people: Iterable[tuple[str, Mapping[str, str] | str | None]]) -> "Disclosure":
+        """`people`: one (source, metadata) per person, every person the reports count."""
+        self.counts_ = Counter(k for source, meta in people for k in set(self._keys(source, facets(meta))))
+        return self
+
+    def safe(self, source: str, f: Mapping[str, str]) -> dict[str, str]:
+        loc, age = f.get("locality"), f.get("age_band")
+        for keep_loc, keep_age in ((True, True), (True, False), (False, True)):
+            want = (source, loc if keep_loc else None, age if keep_age else None)
+            if (keep_loc and loc is None) or (keep_age and age is None):
+                continue
+            if self.counts_.get(want, 0) >= self.min_group_size:
+                return {k: v for k, v in (("locality", want[1]), ("age_band", want[2])) if v is not None}
+        return {}
+
+
+def attribution(source: str, metadata: Mapping[str, str] | str | None, disclosure: Disclosure | None = None) -> str:
+    """'public survey, CA28, 65–74': the source, then the locality and age band that `disclosure`
+    (when given) allows to be printed."""
     f = facets(metadata)
+    if disclosure is not None:
+        f = disclosure.safe(source, f)
     parts = [SOURCE_LABELS.get(source, source)] + [f[k] for k in ("locality", "age_band") if k in f]
     return ", ".join(parts)

@@ -667,7 +667,8 @@ class Statement:
 
 def theme_quotes(seg: pd.DataFrame, emb: np.ndarray, statement: np.ndarray | None, n_quotes: int = 3) -> list[dict]:
     """The theme's quotes, trimmed and attributed, chosen to back the statement's vector (when given).
-    Called again when a theme's wording changes (see `distinct_statements`), so quotes match it."""
+    An `attribution` column, where `seg` has one, is what each row may print (see
+    nlp.attribution.Disclosure); without one, the full attribution from its metadata. Called again when a theme's wording changes (see `distinct_statements`), so quotes match it."""
     centroid = emb.mean(axis=0)
     centroid = centroid / (np.linalg.norm(centroid) or 1.0)
     texts = seg["text"].tolist()
@@ -675,9 +676,11 @@ def theme_quotes(seg: pd.DataFrame, emb: np.ndarray, statement: np.ndarray | Non
     q_idx = select_quotes(texts, emb, centroid, persons, n=n_quotes, statement=statement,
                           sources=seg["source"].tolist())
     meta = seg["metadata"] if "metadata" in seg else pd.Series(["{}"] * len(seg), index=seg.index)
+    said_by = (seg["attribution"].tolist() if "attribution" in seg
+               else [attribution(s, m) for s, m in zip(seg["source"], meta)])
     return [{"text": trim_quote(texts[i]), "source": seg["source"].iat[i],
              "source_file": seg["source_file"].iat[i], "respondent_id": seg["respondent_id"].iat[i],
-             "attribution": attribution(seg["source"].iat[i], meta.iat[i])}
+             "attribution": said_by[i]}
             for i in q_idx]
 
 

@@ -22,14 +22,16 @@ ONERROR = "<img src=x onerror=\"document.body.setAttribute('data-pwned','2')\">"
 def sample_doc() -> dict:
     def statement(i, text, n, quotes, by_source):
         return {"id": f"AIM3-{i}", "text": text, "n": n, "by_source": by_source, "keywords": ["parking"],
-                "quotes": [{"text": q, "source": "public", "source_file": "s.csv", "respondent_id": str(k),
-                            "attribution": "public survey, CA28, 65–74"} for k, q in enumerate(quotes)],
-                "answers": [{"source_file": "s.csv", "respondent_id": str(k), "question": "Q1"} for k in range(n)]}
+                "quotes": [{"text": q, "source": "public", "source_file": "s.csv", "respondent_id": f"1048{k:05d}",
+                            "attribution": "public survey, CA28, 65–74", "ref": f"AIM3-{i}.{k + 1}"}
+                           for k, q in enumerate(quotes)],
+                "answers": [{"source_file": "s.csv", "respondent_id": f"1048{k:05d}", "question": "Q1"}
+                            for k in range(n)]}
     return {
         "taxonomy": {"id": "t", "title": "North Cumbria strategy"},
         "heading": "When we asked people about what we must do over the next five years they said:",
         "totals": {"answers": 10, "people": 8, "empty_answers": 0, "by_source": {"public": 6, "staff": 2}, "other": 0},
-        "files": [],
+        "files": [], "disclosure": {"min_group_size": 5},
         "categories": [
             {"code": "AIM3", "title": "Safe services", "kind": "aim", "n_responses": 7, "n_people": 6, "statements": [
                 statement(1, "Free parking at the hospital", 4, ["Parking costs a fortune at the Cumberland Infirmary",
@@ -48,6 +50,20 @@ def test_html_escapes_response_text():
     assert "Content-Security-Policy" in html and "http://" not in html.replace("http://www.w3.org/2000/svg", "")
     assert html.count("<svg") == 1  # one chart per category with statements
     assert "Files not included" not in html
+
+
+def test_no_format_prints_a_respondent_id_but_every_quote_has_its_ref():
+    """Survey tools' respondent ids lead back to the person: the printed formats carry the quote's ref
+    into they-said.json instead, and say so."""
+    from flows.report import render_markdown
+
+    doc = sample_doc()
+    docx_text = "\n".join(p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs)
+    for text in (render_markdown(doc), render_html(doc), docx_text):
+        assert "104800000" not in text and "104800001" not in text and "s.csv" not in text
+        assert "(ref AIM3-1.1)" in text and "(ref AIM3-1.2)" in text and "(ref AIM3-2.1)" in text
+        assert "No respondent identifiers are printed" in text
+        assert "at least 5 people of that source" in text
 
 
 NOTE = "'Q2. Anything else?' reads like written answers but repeats <a few> of them"

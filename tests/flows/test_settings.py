@@ -8,6 +8,9 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
+from flows.settings import min_group_size
 from tests.conftest import REPO
 
 SCRIPT = """
@@ -64,3 +67,16 @@ def test_a_configured_server_is_used_as_it_is_heartbeats_included(prefect_harnes
         assert "flows.report" in sys.modules and "PREFECT_API_URL" not in os.environ
         assert heartbeat() == 180
     assert not (tmp_path / "temporary-server.log").exists()
+
+
+def test_group_size_config_is_validated(tmp_path):
+    assert min_group_size() == 5
+    good = tmp_path / "ok.yaml"
+    good.write_text("min_group_size: 10\n")
+    assert min_group_size(good) == 10
+    for i, bad in enumerate(["min_group_size: 0\n", "min_group_size: five\n", "min_group: 5\n",
+                             "min_group_size: 5\nother: 1\n", "min_group_size: true\n"]):
+        f = tmp_path / f"bad{i}.yaml"
+        f.write_text(bad)
+        with pytest.raises(ValueError, match="min_group_size"):
+            min_group_size(f)

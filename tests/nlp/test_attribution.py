@@ -1,4 +1,4 @@
-from nlp.attribution import attribution, facets
+from nlp.attribution import Disclosure, attribution, facets
 
 
 def test_smartsurvey_metadata_gives_district_and_age_band():
@@ -23,3 +23,33 @@ def test_a_map_position_is_not_a_locality():
             "What is the first part of your postcode? (e.g. LA1)": "FY8", "What is your age?": "65-74"}
     assert attribution("public", meta) == "public survey, FY8, 65–74"
     assert facets({"Location Latitude": "[LOCATION]"}) == {}
+
+
+def _people(*groups: tuple[int, str, dict]) -> list[tuple[str, dict]]:
+    return [(source, meta) for n, source, meta in groups for _ in range(n)]
+
+
+def test_small_groups_are_not_named_age_band_first_then_locality():
+    alston_teen = {"Age group": "Under 18", "Postcode district": "CA9"}
+    people = Disclosure(5).fit(_people(
+        (1, "public", alston_teen), (5, "public", {"Age group": "65-74", "Postcode district": "CA9"}),
+        (6, "public", {"Age group": "65-74", "Postcode district": "CA28"}),
+        (4, "public", {"Age group": "Under 18", "Postcode district": "CA28"}),
+        (2, "public", {"Age group": "25-34", "Postcode district": "CA12"}),
+        (1, "public", {"Age group": "65-74", "Postcode district": "CA20"}),
+        (9, "staff", {"Postcode district": "CA9"})))
+    assert attribution("public", {"Age group": "65-74", "Postcode district": "CA28"}, people) == \
+        "public survey, CA28, 65–74"
+    # 1 teenager in CA9: the age band goes, and 6 public respondents live in CA9.
+    assert attribution("public", alston_teen, people) == "public survey, CA9"
+    # 2 public respondents in CA12, both 25-34: neither may be named.
+    assert attribution("public", {"Age group": "25-34", "Postcode district": "CA12"}, people) == "public survey"
+    # Only the locality is too small: the age band alone is kept (12 public respondents are 65-74).
+    assert attribution("public", {"Age group": "65-74", "Postcode district": "CA20"}, people) == \
+        "public survey, 65–74"
+    # Groups are counted within a source: the 9 staff in CA9 do not hide a public respondent there.
+    assert attribution("staff", {"Postcode district": "CA9"}, people) == "staff survey, CA9"
+    # Without a Disclosure (or with a group size of 1) nothing is held back.
+    assert attribution("public", alston_teen) == "public survey, CA9, Under 18"
+    assert attribution("public", alston_teen, Disclosure(1).fit(_people((1, "public", alston_teen)))) == \
+        "public survey, CA9, Under 18"
