@@ -58,6 +58,9 @@ _NHS_CUE = re.compile(r"(?i)\bn\.?h\.?s\.?\s*(?:no\.?|num(?:ber)?\.?|#)?\s*(?:is
 _PHONE = re.compile(r"(?<![\w+/])(?P<intl>(?:\+|00)[ ]?44[ ]?(?:\(0\)[ ]?)?)?(?P<body>\(?(?(intl)\d|0)\d*\)?"
                     r"(?:[ ]?[-.]?[ ]?\(?\d+\)?)*)")
 _PHONE_EXT = re.compile(r"(?i)[ ]*,?[ ]*(?:ext|extn|extension|x)\.?[ ]*:?[ ]*\d{1,5}(?!\d)")
+# An internal extension on its own ("ring Sharon on ext 4471") reaches a person as surely as a full
+# number: three to five digits after "ext", "extn" or "extension", never a bare "x".
+_LONE_EXT = re.compile(r"(?i)(?<![\w.])(?:ext|extn|extension)\.?[ ]*:?[ ]*\d{3,5}(?![\d,.]\d|\d)")
 
 # Full postcodes only: a district on its own ("CA28") says where, not who. Lower case needs the
 # space and cannot end in an ordinal or unit ("ca28 2nd").
@@ -422,7 +425,8 @@ def _nhs_numbers(text: str) -> list[tuple[int, int]]:
 
 
 def _phones(text: str) -> list[tuple[int, int]]:
-    """UK numbers: the longest run of digit groups adding up to a valid national length, plus any extension."""
+    """UK numbers: the longest run of digit groups adding up to a valid national length, plus any
+    extension; and an extension on its own."""
     out = []
     for m in _PHONE.finditer(text):
         groups = list(re.finditer(r"\d+", m.group("body")))
@@ -440,7 +444,7 @@ def _phones(text: str) -> list[tuple[int, int]]:
             best += 1
         ext = _PHONE_EXT.match(text, best)
         out.append((m.start(), ext.end() if ext else best))
-    return out
+    return out + [e.span() for e in _LONE_EXT.finditer(text) if not any(a <= e.start() < b for a, b in out)]
 
 
 def _valid_national(digits: str) -> bool:

@@ -33,8 +33,17 @@ def test_phone_formats(r, number):
     assert found(r, f"tel:{number}") == [(number, "PHONE")]
 
 
+@pytest.mark.parametrize("text, ext", [
+    ("Ask for [NAME] on ext 4471 about the clinic.", "ext 4471"), ("Ward 5B, extension 2290.", "extension 2290"),
+    ("Ring switchboard and ask for Ext. 30112", "Ext. 30112"), ("Pharmacy is extn: 612, ask for the lead.", "extn: 612"),
+])
+def test_an_extension_on_its_own_is_a_phone(r, text, ext):
+    assert (ext, "PHONE") in found(r, text)
+
+
 @pytest.mark.parametrize("text", [
-    "Call 111 or 999 if it is urgent.", "Lines open 08:00-18:30, appointments go by 08.05.",
+    "Call 111 or 999 if it is urgent.", "The extension 12 years ago was never finished.",
+    "Ext 2 of the building has no lift.", "Extend 4471 hours of cover.", "Lines open 08:00-18:30, appointments go by 08.05.",
     "The 0-19 service in Copeland is stretched.", "Parking is £3.20 for 4 hours.", "Ref NC/2019/4417.",
     "My appointment on 03/02/2019 was cancelled.", "3,000 staff and 900 parking spaces.",
 ])
