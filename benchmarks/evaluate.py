@@ -20,6 +20,13 @@ columns map to its categories by title, the models train on the 29 baseline labe
 stay comparable with the peer's), and the zero-shot cold start uses those 29 categories' titles and
 descriptions.
 
+The 2019 taxonomy's written examples (data/raw/labels/<taxonomy>/examples/*.csv: answers written
+to illustrate the coding frame, see the README there) join every training fold, as they join the
+pipeline's training; they are never among the held-out answers scored. Variant "no-examples" trains
+on the folds' labelled answers alone, "examples-only" on the examples alone (no labelled answer at
+all: a new system's first night), scored on all 900 answers. The row "second coder" scores an independent coding of the same 900 answers from the
+same guidelines (benchmarks/data/): how far two coders agree, the ceiling to compare models with.
+
 Sentence embeddings are cached under ~/.cache/engage-bench (or $ENGAGE_BENCH_CACHE), keyed by the
 encoder version and the texts, so reruns only pay for fitting. `--json` writes micro_f1, macro_f1,
 per_label, fit_seconds and predict_seconds of the default model, and every variant under "variants".
@@ -60,6 +67,8 @@ VARIANTS: dict[str, tuple[str, dict]] = {
                 {}),
     "answers-only": ("default, answers scored whole (segments do not lift them)", dict(segment_weight=0.0)),
     "segment-max": ("default, answers lifted all the way to their best segment", dict(segment_weight=1.0)),
+    "no-examples": ("default trained on the labelled answers alone (no written examples)", {}),
+    "examples-only": ("default trained on the written examples alone, scored on every labelled answer", {}),
     "no-context": ("default on the words alone (no question/source)", {}),
     "context-0.5": ("default, question/source features at weight 0.5", dict(context_weight=0.5)),
     "context-oof-thresholds": ("default, thresholds not shrunk towards 0.5", dict(threshold_shrinkage=0.0)),
@@ -77,7 +86,11 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "co-occurrence": ("no-context + stacked LR on all labels' OOF log-odds", dict(co_occurrence=True)),
 }
 # Variants fitted and scored with each answer's context (question, source) as well as its text.
-CONTEXT_VARIANTS = {"default", "answers-only", "segment-max", "context-0.5", "context-oof-thresholds", "context-C1"}
+CONTEXT_VARIANTS = {"default", "answers-only", "segment-max", "context-0.5", "context-oof-thresholds", "context-C1",
+                    "no-examples", "examples-only"}
+# Variants that differ only in the written examples they train on (engagement-2019 alone has them);
+# every other variant trains with the examples, as the default does.
+EXAMPLE_VARIANTS = {"no-examples", "examples-only"}
 
 
 # -- shared helpers -------------------------------------------------------------------------
@@ -169,23 +182,77 @@ def respondent_groups(df: pd.DataFrame, id_map: Path | None) -> np.ndarray:
     return ids.to_numpy()
 
 
-def cross_validate(make: Callable[[], TaxonomyClassifier], texts: list[str], Y: np.ndarray, emb: np.ndarray,
-                   groups: np.ndarray, folds: int, context: list[dict] | None = None,
-                   segments: Segments | None = None) -> tuple[np.ndarray, float, float]:
-    """Out-of-fold 0/1 predictions, mean fit seconds per fold, total predict seconds."""
-    P = np.zeros_like(Y)
-    fit_s = pred_s = 0.0
+@dataclasses.dataclass
+class Batch:
+    """Labelled answers as the classifier takes them: texts, 0/1 labels, vectors, respondent groups,
+    question/source context, sentence segments and sentiment."""
+    texts: list[str]
+    Y: np.ndarray
+    emb: np.ndarray
+    groups: np.ndarray
+    context: list[dict]
+    segments: Segments
+    sentiment: np.ndarray
 
-    def part(idx):
-        return None if context is None else [context[i] for i in idx]
-    for train, test in GroupKFold(n_splits=folds).split(texts, groups=groups):
+    @classmethod
+    def read(cls, df: pd.DataFrame, codes: list[str], groups: np.ndarray, how: str = "answer") -> "Batch":
+        texts = df["text"].tolist()
+        return cls(texts, labels_to_matrix([l.split(";") for l in df["labels"]], codes), answer_embeddings(texts, how),
+                   np.asarray(groups, dtype=object), [{"question": q, "source": s} for q, s in zip(df["question"], df["source"])],
+                   answer_segments(texts), df["sentiment"].to_numpy(dtype=object))
+
+    def take(self, idx: np.ndarray) -> "Batch":
+        return Batch([self.texts[i] for i in idx], self.Y[idx], self.emb[idx], self.groups[idx],
+                     [self.context[i] for i in idx], self.segments.of(idx), self.sentiment[idx])
+
+    def __add__(self, other: "Batch | None") -> "Batch":
+        if other is None:
+            return self
+        seg = Segments(self.segments.texts + other.segments.texts,
+                       np.r_[self.segments.owner, other.segments.owner + len(self.texts)].astype(int),
+                       np.vstack([self.segments.embeddings, other.segments.embeddings]))
+        return Batch(self.texts + other.texts, np.vstack([self.Y, other.Y]), np.vstack([self.emb, other.emb]),
+                     np.r_[self.groups, other.groups], self.context + other.context, seg,
+                     np.r_[self.sentiment, other.sentiment])
+
+
+def read_examples(folder: Path, tax: Taxonomy, how: str) -> Batch | None:
+    """The taxonomy's written examples (read and checked as the pipeline reads them), or None."""
+    from flows.train import read_labels
+
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if not files:
+        return None
+    df = pd.concat([read_labels(f.read_bytes(), f.name, tax) for f in files], ignore_index=True)
+    return Batch.read(df, tax.codes, ("example:" + df["group"]).to_numpy(), how)
+
+
+def second_coder(df: pd.DataFrame, codes: list[str], path: Path) -> np.ndarray | None:
+    """The second coder's 0/1 labels in `df`'s row order, or None without the file."""
+    if not path.exists():
+        return None
+    other = pd.read_csv(path, dtype=str, keep_default_na=False).set_index("response_id")["labels"]
+    missing = sorted(set(df["response_id"]) - set(other.index))
+    if missing:
+        raise SystemExit(f"{path} has no labels for {len(missing)} answers, e.g. {missing[0]}")
+    return labels_to_matrix([other[r].split(";") for r in df["response_id"]], codes)
+
+
+def cross_validate(make: Callable[[], TaxonomyClassifier], data: Batch, folds: int, use_context: bool = True,
+                   extra: Batch | None = None) -> tuple[np.ndarray, float, float]:
+    """Out-of-fold 0/1 predictions, mean fit seconds per fold, total predict seconds. `extra` (the
+    written examples) joins every training fold and is never scored."""
+    P = np.zeros_like(data.Y)
+    fit_s = pred_s = 0.0
+    for train, test in GroupKFold(n_splits=folds).split(data.texts, groups=data.groups):
+        fit_on, held = data.take(train) + extra, data.take(test)
         t = time.perf_counter()
-        clf = make().fit([texts[i] for i in train], Y[train], embeddings=emb[train], groups=groups[train],
-                         context=part(train), segments=None if segments is None else segments.of(train))
+        clf = make().fit(fit_on.texts, fit_on.Y, embeddings=fit_on.emb, groups=fit_on.groups,
+                         context=fit_on.context if use_context else None, segments=fit_on.segments)
         fit_s += time.perf_counter() - t
         t = time.perf_counter()
-        P[test] = clf.predict([texts[i] for i in test], embeddings=emb[test], context=part(test),
-                              segments=None if segments is None else segments.of(test))
+        P[test] = clf.predict(held.texts, embeddings=held.emb, context=held.context if use_context else None,
+                              segments=held.segments)
         pred_s += time.perf_counter() - t
     return P, fit_s / folds, pred_s
 
@@ -193,12 +260,9 @@ def cross_validate(make: Callable[[], TaxonomyClassifier], texts: list[str], Y: 
 def engagement(args) -> dict:
     tax = resolve_taxonomy(args.taxonomy or "north-cumbria-2019-2024", ROOT)
     df = pd.read_csv(args.labels, dtype=str, keep_default_na=False)
-    texts = df["text"].tolist()
-    Y = labels_to_matrix([l.split(";") for l in df["labels"]], tax.codes)
-    groups = respondent_groups(df, args.id_map)
-    context = [{"question": q, "source": s} for q, s in zip(df["question"], df["source"])]
-    emb = answer_embeddings(texts, args.embeddings)
-    segments = answer_segments(texts)
+    data = Batch.read(df, tax.codes, respondent_groups(df, args.id_map), args.embeddings)
+    examples = read_examples(args.examples or ROOT / "data/raw/labels" / tax.id / "examples", tax, args.embeddings)
+    Y = data.Y
     aims = [j for j, c in enumerate(tax.codes) if c != tax.other_code]
     aim_codes = [tax.codes[j] for j in aims]
 
@@ -208,27 +272,51 @@ def engagement(args) -> dict:
         return {"micro_f1": aim["micro_f1"], "macro_f1": aim["macro_f1"], "micro_f1_with_other": res["micro_f1"],
                 "macro_f1_with_other": res["macro_f1"], "per_label": res["per_label"]}
 
-    print(f"\n{tax.id}: {len(texts)} labelled answers, {args.folds}-fold CV grouped by respondent "
-          f"({len(set(groups))} groups)\n")
+    print(f"\n{tax.id}: {len(data.texts)} labelled answers, {args.folds}-fold CV grouped by respondent "
+          f"({len(set(data.groups))} groups); {len(examples.texts) if examples else 0} written examples join "
+          "every training fold\n")
+    names = choose_variants(args.variants)
+    if examples is None and EXAMPLE_VARIANTS & set(names):
+        print("  (no written examples: variants no-examples and examples-only are the default or skipped)")
+        names = [n for n in names if n not in EXAMPLE_VARIANTS]
     variants = {}
-    for name in choose_variants(args.variants):
+    for name in names:
         desc, params = VARIANTS[name]
-        P, fit_s, pred_s = cross_validate(lambda: TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code,
-                                                                     **params), texts, Y, emb, groups, args.folds,
-                                          context if name in CONTEXT_VARIANTS else None, segments)
+
+        def make():
+            return TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code, **params)
+        use_context = name in CONTEXT_VARIANTS
+        if name == "examples-only":
+            t = time.perf_counter()
+            clf = make().fit(examples.texts, examples.Y, embeddings=examples.emb, groups=examples.groups,
+                             context=examples.context, segments=examples.segments)
+            fit_s, t = time.perf_counter() - t, time.perf_counter()
+            P = clf.predict(data.texts, embeddings=data.emb, context=data.context, segments=data.segments)
+            pred_s = time.perf_counter() - t
+        else:
+            P, fit_s, pred_s = cross_validate(make, data, args.folds, use_context,
+                                              None if name == "no-examples" else examples)
         variants[name] = {"description": desc, "params": params, **evaluate(P),
                           "fit_seconds": fit_s, "predict_seconds": pred_s}
         print(f"  {name}: macro F1 {variants[name]['macro_f1']:.3f} ({fit_s:.1f}s per fold)", flush=True)
 
     t = time.perf_counter()
     zs = ZeroShotClassifier.from_taxonomy(tax).fit()
-    Pz = zs.predict(texts, embeddings=emb)
+    Pz = zs.predict(data.texts, embeddings=data.emb)
     variants["zero-shot"] = {"description": "no labels: similarity to category titles + descriptions",
                              **evaluate(Pz), "fit_seconds": 0.0, "predict_seconds": time.perf_counter() - t}
 
+    coder = second_coder(df, tax.codes, args.second_coder)
+    if coder is not None:
+        variants["second coder"] = {"description": "an independent coder's labels from the same guidelines "
+                                                   "(benchmarks/data/README.md): the agreement a model can approach",
+                                    **evaluate(coder), "fit_seconds": 0.0, "predict_seconds": 0.0}
+
     t = time.perf_counter()
-    TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code).fit(texts, Y, embeddings=emb, groups=groups,
-                                                                       context=context, segments=segments)
+    everything = data + examples
+    TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code).fit(
+        everything.texts, everything.Y, embeddings=everything.emb, groups=everything.groups,
+        context=everything.context, segments=everything.segments)
     full_fit_s = time.perf_counter() - t
 
     cols = [("micro F1", "micro_f1"), ("macro F1", "macro_f1"), ("micro+OTHER", "micro_f1_with_other"),
@@ -239,31 +327,40 @@ def engagement(args) -> dict:
     others = {n: {c: v["per_label"][c]["f1"] for c in tax.codes} for n, v in variants.items() if n != "default"}
     print_per_label(tax.codes, variants["default"], others)
     print(f"\ndefault: fit {variants['default']['fit_seconds']:.1f}s per fold, {full_fit_s:.1f}s on all "
-          f"{len(texts)} answers; predict {variants['default']['predict_seconds']:.2f}s for all folds")
+          f"{len(everything.texts)} answers and examples; predict {variants['default']['predict_seconds']:.2f}s "
+          "for all folds")
 
-    sentiment = evaluate_sentiment(texts, df["sentiment"].to_numpy(dtype=object), emb, groups, args.folds)
+    sentiment = evaluate_sentiment(data, args.folds)
+    if examples is not None:
+        with_examples = evaluate_sentiment(data, args.folds, examples)
+        sentiment["with_examples"] = {k: with_examples[k] for k in ("macro_f1", "accuracy")}
     default = variants["default"]
-    return {"dataset": "engagement-2019", "embeddings": args.embeddings, "taxonomy": tax.id, "n": len(texts),
-            "folds": args.folds,
+    return {"dataset": "engagement-2019", "embeddings": args.embeddings, "taxonomy": tax.id, "n": len(data.texts),
+            "n_examples": len(examples.texts) if examples else 0, "folds": args.folds,
             **{k: default[k] for k in ("micro_f1", "macro_f1", "micro_f1_with_other", "macro_f1_with_other",
                                        "per_label", "fit_seconds", "predict_seconds")},
             "fit_seconds_all_rows": full_fit_s, "variants": variants, "sentiment": sentiment}
 
 
-def evaluate_sentiment(texts: list[str], y: np.ndarray, emb: np.ndarray, groups: np.ndarray, folds: int) -> dict:
+def evaluate_sentiment(data: Batch, folds: int, extra: Batch | None = None) -> dict:
+    """Sentiment, cross-validated like the categories. `extra` (the written examples) joins every
+    training fold; the pipeline leaves them out once 50 answers are labelled (flows.train), as here by default."""
+    y = data.sentiment
     P = np.empty(len(y), dtype=object)
     fit_s = 0.0
-    for train, test in GroupKFold(n_splits=folds).split(texts, groups=groups):
+    for train, test in GroupKFold(n_splits=folds).split(data.texts, groups=data.groups):
+        fit_on = data.take(train) + extra
         t = time.perf_counter()
-        clf = SentimentClassifier().fit([texts[i] for i in train], y[train], embeddings=emb[train])
+        clf = SentimentClassifier().fit(fit_on.texts, fit_on.sentiment, embeddings=fit_on.emb)
         fit_s += time.perf_counter() - t
-        P[test] = clf.predict([texts[i] for i in test], embeddings=emb[test])
+        P[test] = clf.predict([data.texts[i] for i in test], embeddings=data.emb[test])
     classes = sorted(set(y))
     p, r, f, s = precision_recall_fscore_support(y, P, labels=classes, zero_division=0)
     res = {"macro_f1": float(np.mean(f)), "accuracy": float(accuracy_score(y, P)), "fit_seconds": fit_s / folds,
            "per_label": {c: {"precision": float(pi), "recall": float(ri), "f1": float(fi), "support": int(si)}
                          for c, pi, ri, fi, si in zip(classes, p, r, f, s)}}
-    print(f"\nsentiment ({folds}-fold CV grouped by respondent): macro F1 {res['macro_f1']:.3f}, "
+    trained_on = "labelled answers and written examples" if extra is not None else "labelled answers"
+    print(f"\nsentiment trained on {trained_on} ({folds}-fold CV grouped by respondent): macro F1 {res['macro_f1']:.3f}, "
           f"accuracy {res['accuracy']:.3f}, fit {res['fit_seconds']:.1f}s per fold")
     print(f"{'sentiment':<12}{'support':>8}{'precision':>11}{'recall':>8}{'F1':>7}")
     for c in classes:
@@ -319,7 +416,7 @@ def pxtextmining(args) -> dict:
           f"{full.id} ({len(full.categories)} categories; {int((Y[~tr].sum(0) > 0).sum())} labels with test rows)\n")
 
     variants = {}
-    for name in choose_variants(args.variants):
+    for name in [n for n in choose_variants(args.variants) if n not in EXAMPLE_VARIANTS]:
         desc, params = VARIANTS[name]
         t = time.perf_counter()
         # No other_code: trained and decided exactly as the figures before the taxonomy file, so
@@ -384,6 +481,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--variants", nargs="+", metavar="NAME",
                     help=f"classifier variants to compare (default: all): {', '.join(VARIANTS)}")
     ap.add_argument("--labels", type=Path, default=ROOT / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv")
+    ap.add_argument("--examples", type=Path, help="folder of written examples that join every training fold "
+                    "(default: data/raw/labels/<taxonomy>/examples)")
+    ap.add_argument("--second-coder", type=Path, default=ROOT / "benchmarks/data/engagement-2019-second-coder.csv",
+                    help="an independent coding of the same answers, scored as the agreement ceiling")
     ap.add_argument("--id-map", type=Path, default=SHARED / "engagement-2019/public_id_map.csv")
     ap.add_argument("--taxonomy", help="taxonomy id or YAML file (default: north-cumbria-2019-2024 for "
                     "engagement-2019, patient-experience-v6 for pxtextmining)")

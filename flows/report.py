@@ -75,6 +75,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         "disclosure": {"min_group_size": min_group_size()},
         # How answers were put into categories, so a reader knows how far to trust the counts.
         "classifier": {"mode": meta.get("mode", "trained") if meta else None, "n_labelled": meta.get("n_train"),
+                       "n_examples": meta.get("n_examples", 0),
                        "micro_f1": meta.get("oof_micro_f1"), "macro_f1": meta.get("oof_macro_f1")},
         "totals": {"answers": totals[0], "people": totals[1], "empty_answers": totals[2],
                    "by_source": by_source, "answers_by_source": answers_by_source,

@@ -51,10 +51,15 @@ def classifier_note(doc: dict) -> str | None:
                 f"description, as there are not yet enough labelled answers to train on ({c.get('n_labelled') or 0} "
                 "so far): check the counts before relying on them, and label answers with `engage review export` "
                 "so a trained classifier takes over.")
-    if c.get("mode") == "trained" and c.get("macro_f1") is not None:
-        return (f"Answers were put into categories by a classifier trained on {c['n_labelled']} labelled answers "
-                f"(cross-validated macro F1 {c['macro_f1']:.2f}).")
-    return None
+    if c.get("mode") != "trained":
+        return None
+    examples = (f" and {c['n_examples']} answers written to illustrate the categories" if c.get("n_examples") else "")
+    if c.get("macro_f1") is None:
+        return (f"Answers were put into categories by a classifier trained on {c['n_labelled']} labelled "
+                f"answers{examples}. How often it agrees with people's own coding is not yet measured: label "
+                "answers with `engage review export` and check the counts before relying on them.")
+    return (f"Answers were put into categories by a classifier trained on {c['n_labelled']} labelled answers{examples} "
+            f"(cross-validated on the labelled answers: macro F1 {c['macro_f1']:.2f}).")
 
 
 def theme_chart(statements: list[dict], width: int = 640) -> str:

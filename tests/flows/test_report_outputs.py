@@ -182,7 +182,17 @@ def test_every_format_says_how_answers_were_put_into_categories():
 
     zero = {**sample_doc(), "classifier": {"mode": "zero-shot", "n_labelled": 12, "micro_f1": None, "macro_f1": None}}
     trained = {**sample_doc(), "classifier": {"mode": "trained", "n_labelled": 899, "micro_f1": 0.79, "macro_f1": 0.78}}
-    for doc, phrase in ((zero, "zero-shot"), (trained, "trained on 899 labelled answers (cross-validated macro F1 0.78)")):
+    # Written examples of the coding frame are named apart from labelled answers, and a model that has
+    # not met enough labelled answers quotes no F1.
+    examples = {**sample_doc(), "classifier": {"mode": "trained", "n_labelled": 899, "n_examples": 1735,
+                                               "micro_f1": 0.8, "macro_f1": 0.81}}
+    unmeasured = {**sample_doc(), "classifier": {"mode": "trained", "n_labelled": 3, "n_examples": 1735,
+                                                 "micro_f1": None, "macro_f1": None}}
+    for doc, phrase in ((zero, "zero-shot"),
+                        (trained, "trained on 899 labelled answers (cross-validated on the labelled answers: macro F1 0.78)"),
+                        (examples, "trained on 899 labelled answers and 1735 answers written to illustrate the categories "
+                                   "(cross-validated on the labelled answers: macro F1 0.81)"),
+                        (unmeasured, "is not yet measured: label answers")):
         assert phrase in render_markdown(doc) and phrase in render_html(doc)
         assert any(phrase in p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs)
     assert "zero-shot" not in render_markdown(sample_doc())  # a document without the facts says nothing

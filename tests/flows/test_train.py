@@ -79,3 +79,36 @@ def test_labels_with_an_unknown_sentiment_are_refused_with_the_valid_values(cold
     assert main(["--home", str(cold_home), "train", "--labels", str(bad)]) != 0
     err = capsys.readouterr().err
     assert "angry" in err and "negative, neutral, positive, mixed" in err
+
+
+def test_written_examples_train_but_are_neither_counted_nor_scored(tmp_path):
+    """Answers written to illustrate the coding frame (labels/<taxonomy>/examples/) train a model from
+    the first night, are not counted as labelled answers, and the F1 quoted is the labelled answers'."""
+    import joblib
+    from sklearn.metrics import f1_score
+
+    from flows.train import fit_classifier
+    from nlp.classify import labels_to_matrix
+
+    home = make_home(tmp_path, with_labels=False)
+    labels = home / "data/raw/labels/north-cumbria-2019-2024"
+    (labels / "examples").mkdir(parents=True)
+    examples = pd.read_csv(REPO / "data/raw/labels/north-cumbria-2019-2024/examples/coding-frame-examples.csv",
+                           dtype=str, keep_default_na=False).head(80)
+    examples.to_csv(labels / "examples/examples.csv", index=False)
+    r = fit_classifier.fn(str(home), "north-cumbria-2019-2024")
+    assert (r["mode"], r["n_train"], r["n_examples"], r["oof_macro_f1"]) == ("trained", 0, 80, None)
+
+    # 60 labelled answers, one with the same words as an example: the labelled one replaces it.
+    lab = pd.read_csv(LABELLED, dtype=str, keep_default_na=False).head(60)
+    lab.loc[0, "text"] = examples.loc[5, "text"]
+    lab.to_csv(labels / "labelled.csv", index=False)
+    r = fit_classifier.fn(str(home), "north-cumbria-2019-2024")
+    assert (r["n_train"], r["n_examples"]) == (60, 79)
+    clf = joblib.load(home / "data/processed/models/north-cumbria-2019-2024/classifier.joblib")
+    assert len(clf.oof_scores_) == 139
+    # Examples come first in the training data: the last 60 out-of-fold rows are the labelled answers.
+    Y = labels_to_matrix([l.split(";") for l in lab["labels"]], clf.codes)
+    pred = clf.decide(clf.oof_scores_[-60:])
+    has = Y.sum(axis=0) > 0
+    assert r["oof_macro_f1"] == pytest.approx(f1_score(Y[:, has], pred[:, has], average="macro", zero_division=0))
