@@ -389,7 +389,7 @@ def model_summary(r: dict) -> str:
         return (f"classifier for {r['taxonomy_id']} {state}: zero-shot from the category titles and descriptions "
                 f"({r['n_train']} different labelled answers so far; a trained model takes over from "
                 f"{r['min_labelled']}: add labels with `engage train --labels FILE.csv` or `engage review import`)")
-    examples = f" and {r['n_examples']} written examples of the coding frame" if r.get("n_examples") else ""
+    examples = f" and {r['n_examples']:,} written examples of the coding frame" if r.get("n_examples") else ""
     if r["oof_macro_f1"] is None:
         return (f"classifier for {r['taxonomy_id']} {state}: trained on {r['n_train']} labelled answers{examples}; "
                 f"its F1 is measured once {r['min_labelled']} answers are labelled (`engage review export`)")

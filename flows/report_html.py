@@ -53,12 +53,12 @@ def classifier_note(doc: dict) -> str | None:
                 "so a trained classifier takes over.")
     if c.get("mode") != "trained":
         return None
-    examples = (f" and {c['n_examples']} answers written to illustrate the categories" if c.get("n_examples") else "")
+    examples = (f" and {c['n_examples']:,} answers written to illustrate the categories" if c.get("n_examples") else "")
     if c.get("macro_f1") is None:
-        return (f"Answers were put into categories by a classifier trained on {c['n_labelled']} labelled "
+        return (f"Answers were put into categories by a classifier trained on {c['n_labelled']:,} labelled "
                 f"answers{examples}. How often it agrees with people's own coding is not yet measured: label "
                 "answers with `engage review export` and check the counts before relying on them.")
-    return (f"Answers were put into categories by a classifier trained on {c['n_labelled']} labelled answers{examples} "
+    return (f"Answers were put into categories by a classifier trained on {c['n_labelled']:,} labelled answers{examples} "
             f"(cross-validated on the labelled answers: macro F1 {c['macro_f1']:.2f}).")
 
 

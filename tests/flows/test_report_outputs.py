@@ -190,7 +190,7 @@ def test_every_format_says_how_answers_were_put_into_categories():
                                                  "micro_f1": None, "macro_f1": None}}
     for doc, phrase in ((zero, "zero-shot"),
                         (trained, "trained on 899 labelled answers (cross-validated on the labelled answers: macro F1 0.78)"),
-                        (examples, "trained on 899 labelled answers and 1735 answers written to illustrate the categories "
+                        (examples, "trained on 899 labelled answers and 1,735 answers written to illustrate the categories "
                                    "(cross-validated on the labelled answers: macro F1 0.81)"),
                         (unmeasured, "is not yet measured: label answers")):
         assert phrase in render_markdown(doc) and phrase in render_html(doc)
