@@ -69,6 +69,9 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "segment-max": ("default, answers lifted all the way to their best segment", dict(segment_weight=1.0)),
     "no-examples": ("default trained on the labelled answers alone (no written examples)", {}),
     "examples-only": ("default trained on the written examples alone, scored on every labelled answer", {}),
+    "no-neighbours": ("default without the written examples' vote (linear models alone)", dict(knn_weight=0.0)),
+    "neighbours-0.3": ("default, the written examples' vote weighted 0.3", dict(knn_weight=0.3)),
+    "neighbours-0.5": ("default, the written examples' vote weighted 0.5", dict(knn_weight=0.5)),
     "no-context": ("default on the words alone (no question/source)", {}),
     "context-0.5": ("default, question/source features at weight 0.5", dict(context_weight=0.5)),
     "context-oof-thresholds": ("default, thresholds not shrunk towards 0.5", dict(threshold_shrinkage=0.0)),
@@ -87,7 +90,7 @@ VARIANTS: dict[str, tuple[str, dict]] = {
 }
 # Variants fitted and scored with each answer's context (question, source) as well as its text.
 CONTEXT_VARIANTS = {"default", "answers-only", "segment-max", "context-0.5", "context-oof-thresholds", "context-C1",
-                    "no-examples", "examples-only"}
+                    "no-examples", "examples-only", "no-neighbours", "neighbours-0.3", "neighbours-0.5"}
 # Variants that differ only in the written examples they train on (engagement-2019 alone has them);
 # every other variant trains with the examples, as the default does.
 EXAMPLE_VARIANTS = {"no-examples", "examples-only"}
@@ -247,8 +250,9 @@ def cross_validate(make: Callable[[], TaxonomyClassifier], data: Batch, folds: i
     for train, test in GroupKFold(n_splits=folds).split(data.texts, groups=data.groups):
         fit_on, held = data.take(train) + extra, data.take(test)
         t = time.perf_counter()
+        written = np.arange(len(fit_on.texts)) >= len(train)
         clf = make().fit(fit_on.texts, fit_on.Y, embeddings=fit_on.emb, groups=fit_on.groups,
-                         context=fit_on.context if use_context else None, segments=fit_on.segments)
+                         context=fit_on.context if use_context else None, segments=fit_on.segments, examples=written)
         fit_s += time.perf_counter() - t
         t = time.perf_counter()
         P[test] = clf.predict(held.texts, embeddings=held.emb, context=held.context if use_context else None,
@@ -289,7 +293,8 @@ def engagement(args) -> dict:
         if name == "examples-only":
             t = time.perf_counter()
             clf = make().fit(examples.texts, examples.Y, embeddings=examples.emb, groups=examples.groups,
-                             context=examples.context, segments=examples.segments)
+                             context=examples.context, segments=examples.segments,
+                             examples=np.ones(len(examples.texts), dtype=bool))
             fit_s, t = time.perf_counter() - t, time.perf_counter()
             P = clf.predict(data.texts, embeddings=data.emb, context=data.context, segments=data.segments)
             pred_s = time.perf_counter() - t
@@ -316,7 +321,8 @@ def engagement(args) -> dict:
     everything = data + examples
     TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code).fit(
         everything.texts, everything.Y, embeddings=everything.emb, groups=everything.groups,
-        context=everything.context, segments=everything.segments)
+        context=everything.context, segments=everything.segments,
+        examples=np.arange(len(everything.texts)) >= len(data.texts))
     full_fit_s = time.perf_counter() - t
 
     cols = [("micro F1", "micro_f1"), ("macro F1", "macro_f1"), ("micro+OTHER", "micro_f1_with_other"),

@@ -33,7 +33,7 @@ from nlp.sentiment import SENTIMENTS, SentimentClassifier
 from nlp.taxonomy import Taxonomy
 from nlp.zeroshot import ZeroShotClassifier
 
-CLASSIFIER_VERSION = "tfidf+chars+minilm+context+segments-ovr-svm-platt-v4"
+CLASSIFIER_VERSION = "tfidf+chars+minilm+context+segments+example-vote-ovr-svm-platt-v5"
 ZERO_SHOT_VERSION = "minilm-prototypes-v1"
 # Below this many labelled answers a trained model is worse than zero-shot similarity to the
 # category descriptions (5-fold thresholds on a handful of examples are noise), so a taxonomy
@@ -214,7 +214,7 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
         segments = answer_segments(ws, texts)
         clf = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code)
         clf.fit(texts, Y, embeddings=emb, groups=df["group"].to_numpy(), context=answer_context(df),
-                segments=segments)
+                segments=segments, examples=examples)
         sentiment = _fit_sentiment(df, emb)
         meta |= {"mode": "trained", "classifier": CLASSIFIER_VERSION, **oof_f1(clf, Y, ~examples),
                  "sentiment_classes": list(map(str, sentiment.classes_)) if sentiment is not None else None}

@@ -3,7 +3,8 @@ import pandas as pd
 import pytest
 
 from flows.settings import resolve_taxonomy
-from nlp.classify import Segments, TaxonomyClassifier, best_threshold, labels_to_matrix, raise_towards_segments
+from nlp.classify import (Segments, TaxonomyClassifier, best_threshold, labels_to_matrix, neighbour_votes,
+                          raise_towards_segments)
 from nlp.preprocess import preprocess
 from nlp.embed import embed
 
@@ -222,3 +223,39 @@ def test_a_long_answer_counts_towards_what_its_one_sentence_plainly_says(sample)
     assert not np.array_equal(clf.oof_scores_, plain.oof_scores_)
     held_out = segs.of(np.arange(300, len(texts)))
     assert (clf.predict(texts[300:], embeddings=emb[300:], segments=held_out) == Y[300:]).mean() > 0.8
+
+
+def test_neighbours_vote_by_similarity_cubed_and_only_the_k_nearest_count():
+    emb = np.array([[1, 0], [0.8, 0.6], [0, 1], [-1, 0]], dtype=np.float32)
+    Y = np.array([[1, 0], [0, 1], [0, 1], [1, 0]])
+    q = np.array([[1, 0], [0, 1]], dtype=np.float32)
+    # q0: neighbours 0 (cos 1) and 1 (cos 0.8); q1: neighbours 2 (cos 1) and 1 (cos 0.6).
+    w = 0.8 ** 3
+    np.testing.assert_allclose(neighbour_votes(q, emb, Y, k=2), [[1 / (1 + w), w / (1 + w)], [0, 1]], rtol=1e-6)
+    # A dissimilar answer (cosine below 0) has no vote even among the k nearest.
+    np.testing.assert_allclose(neighbour_votes(q[:1], emb, Y, k=4), [[1 / (1 + w), w / (1 + w)]], rtol=1e-6)
+    # Scored in blocks, the votes are the same.
+    many = np.repeat(q, 5, axis=0)
+    np.testing.assert_allclose(neighbour_votes(many, emb, Y, k=2, block=3), neighbour_votes(many, emb, Y, k=2))
+
+
+def test_written_examples_vote_and_the_thresholds_are_tuned_on_the_blend(sample, fitted):
+    """Answers marked as written examples vote on every answer's probabilities (blended
+    `knn_weight` of the way); without examples the probabilities are the linear models' own."""
+    tax, texts, Y, emb = sample
+    written = np.arange(300) >= 200
+    voted = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code, threshold_shrinkage=0.0).fit(
+        texts[:300], Y[:300], embeddings=emb[:300], examples=written)
+    alone = TaxonomyClassifier(codes=tax.codes, other_code=tax.other_code, threshold_shrinkage=0.0,
+                               knn_weight=0.0).fit(texts[:300], Y[:300], embeddings=emb[:300], examples=written)
+    assert fitted.neighbours_ is None and alone.neighbours_ is None and voted.neighbours_[0].shape == (100, emb.shape[1])
+    linear = alone.predict_proba(texts[300:], embeddings=emb[300:])
+    np.testing.assert_allclose(fitted.predict_proba(texts[300:], embeddings=emb[300:]), linear, rtol=1e-6)
+    votes = neighbour_votes(emb[300:], emb[200:300], Y[200:300], voted.knn_k)
+    np.testing.assert_allclose(voted.predict_proba(texts[300:], embeddings=emb[300:]),
+                               (1 - voted.knn_weight) * linear + voted.knn_weight * votes, rtol=1e-6)
+    j = tax.codes.index("ENA")
+    assert voted.thresholds_[j] == pytest.approx(best_threshold(Y[:300, j], voted.oof_scores_[:, j]))
+    assert not np.allclose(voted.oof_scores_, alone.oof_scores_)
+    with pytest.raises(ValueError, match="entries in `examples`"):
+        TaxonomyClassifier(codes=tax.codes).fit(texts[:300], Y[:300], embeddings=emb[:300], examples=written[:10])
