@@ -367,6 +367,9 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
             raise ValueError(f"Y must be {len(texts)} x {len(self.codes)}, got {Y.shape}")
         if len(texts) < 10:
             raise ValueError(f"only {len(texts)} labelled answers: at least 10 are needed to train")
+        voters = np.zeros(len(texts), dtype=bool) if examples is None else np.asarray(examples, dtype=bool)
+        if len(voters) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(voters)} entries in `examples`")
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {', '.join(MODELS)}, not {self.model!r}")
         if self.model == "svm" and not self.calibrate:
@@ -376,12 +379,9 @@ class TaxonomyClassifier(BaseEstimator, ClassifierMixin):
         raw = self.out_of_fold_scores(texts, Y, emb, splits, context, segments)
         self.platt_a_, self.platt_b_ = fit_platt(raw, Y) if self.calibrate else (None, None)
         oof = self._probabilities(raw)
-        voters = np.zeros(len(texts), dtype=bool) if examples is None else np.asarray(examples, dtype=bool)
-        if len(voters) != len(texts):
-            raise ValueError(f"{len(texts)} texts but {len(voters)} entries in `examples`")
         for train, test in splits:
-            train = train[voters[train]]
-            oof[test] = self._blend(oof[test], emb[test], emb[train], Y[train])
+            voting = train[voters[train]]
+            oof[test] = self._blend(oof[test], emb[test], emb[voting], Y[voting])
         if self.co_occurrence:
             self.stack_, oof = self._fit_stack(oof, Y, splits)
         tuned = np.array([best_threshold(Y[:, j], oof[:, j]) for j in range(Y.shape[1])])
