@@ -38,7 +38,7 @@ typical use:
 
 working area: --home DIR, else $ENGAGE_HOME, else this repository. It holds
   data/raw/         exports as dropped (may contain personal data: restrict access)
-  data/raw/labels/<taxonomy id>/   labelled answers used for training
+  data/raw/labels/<taxonomy id>/   labelled answers used for training (examples/: written examples)
   data/processed/   the database (engage.duckdb) and models (redacted text only)
   reports/<taxonomy id>/they-said.md, .json, .html, .docx; changes.md (themes new/grown/shrunk since last run)
   config/sources.yaml   which group (public/staff/healthwatch/partner) each export speaks for
@@ -166,10 +166,19 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, taxonomy=False)
 
     p = sub.add_parser("train", help="add labelled answers and (re)train the classifier",
-                       description="Train the taxonomy's classifier from every labelled CSV in "
-                                   "data/raw/labels/<taxonomy id>/. --labels adds a CSV with a `text` column and "
-                                   "a `labels` column (codes separated by ';', e.g. AIM2;END) first.")
+                       description=_para("Train the taxonomy's classifier from every labelled CSV in "
+                                         "data/raw/labels/<taxonomy id>/ and every CSV of written examples in its "
+                                         "examples/ folder. --labels adds a CSV with a `text` column and a `labels` "
+                                         "column (codes separated by ';', e.g. AIM2;END) first; optional columns "
+                                         "`sentiment`, `question`, `source` and `response_id`. --examples adds answers "
+                                         "written to illustrate the categories (same columns): they train the "
+                                         "classifier, and the ones most like an answer vote on it, but they are not "
+                                         "counted as labelled answers or scored in its cross-validated F1. A "
+                                         "taxonomy with 50 labelled answers and examples between them is classified "
+                                         "by a trained model; below that, zero-shot."))
     p.add_argument("--labels", type=Path, action="append", metavar="FILE", help="labelled CSV to add (repeatable)")
+    p.add_argument("--examples", type=Path, action="append", metavar="FILE",
+                   help="CSV of written examples of the coding frame to add (repeatable)")
     p.add_argument("--force", action="store_true", help="retrain even if nothing changed")
     _common(p)
 
@@ -361,10 +370,11 @@ def cmd_inspect(args, ws) -> int:
 def cmd_train(args, ws) -> int:
     from flows.train import train_flow
 
-    for p in args.labels or []:
+    for p in [*(args.labels or []), *(args.examples or [])]:
         if not p.is_file():
             raise UserError(f"no such labels file: {p}")
-    r = train_flow(str(ws.home), args.taxonomy, [str(p) for p in args.labels or []], args.force)
+    r = train_flow(str(ws.home), args.taxonomy, [str(p) for p in args.labels or []], args.force,
+                   [str(p) for p in args.examples or []])
     print(model_summary(r))
     return 0
 

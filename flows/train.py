@@ -87,11 +87,13 @@ def read_labels(data: bytes, name: str, tax: Taxonomy) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def add_labels(ws: Workspace, tax: Taxonomy, path: Path) -> Path:
-    """Validate a labelled CSV and copy it into the working area's labelled data."""
+def add_labels(ws: Workspace, tax: Taxonomy, path: Path, examples: bool = False) -> Path:
+    """Validate a labelled CSV and copy it into the working area's labelled data (with `examples`,
+    among the written examples of the coding frame)."""
     data = path.read_bytes()
     read_labels(data, path.name, tax)
-    target_dir = labels_dir(ws, tax)
+    target_dir = labels_dir(ws, tax) / EXAMPLES if examples else labels_dir(ws, tax)
+    target_dir.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256(data).hexdigest()
     for existing in target_dir.glob("*.csv"):
         if hashlib.sha256(existing.read_bytes()).hexdigest() == digest:
@@ -237,12 +239,16 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
 
 
 @flow(name="engage-train")
-def train_flow(home: str, taxonomy: str | None = None, labels: list[str] | None = None, force: bool = False) -> dict:
-    """Add labelled files (if given) to the working area, then (re)train when anything changed."""
+def train_flow(home: str, taxonomy: str | None = None, labels: list[str] | None = None, force: bool = False,
+               examples: list[str] | None = None) -> dict:
+    """Add labelled files and written examples (if given) to the working area, then (re)train when
+    anything changed."""
     ws = workspace(home).ensure()
     tax = resolve_taxonomy(taxonomy, ws.home)
     for p in labels or []:
         add_labels(ws, tax, Path(p))
+    for p in examples or []:
+        add_labels(ws, tax, Path(p), examples=True)
     result = fit_classifier(str(ws.home), taxonomy, force)
     state = "trained" if result["trained"] else "up to date"
     if result.get("mode") == "zero-shot":

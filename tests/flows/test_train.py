@@ -81,22 +81,27 @@ def test_labels_with_an_unknown_sentiment_are_refused_with_the_valid_values(cold
     assert "angry" in err and "negative, neutral, positive, mixed" in err
 
 
-def test_written_examples_train_but_are_neither_counted_nor_scored(tmp_path):
-    """Answers written to illustrate the coding frame (labels/<taxonomy>/examples/) train a model from
-    the first night, are not counted as labelled answers, and the F1 quoted is the labelled answers'."""
+def test_written_examples_train_but_are_neither_counted_nor_scored(tmp_path, prefect_harness, capsys):
+    """Answers written to illustrate the coding frame (`engage train --examples`, kept in
+    labels/<taxonomy>/examples/) train a model from the first night, are not counted as labelled
+    answers, and the F1 quoted is the labelled answers'."""
     import joblib
     from sklearn.metrics import f1_score
 
+    from flows.cli import main
     from flows.train import fit_classifier
     from nlp.classify import labels_to_matrix
 
     home = make_home(tmp_path, with_labels=False)
     labels = home / "data/raw/labels/north-cumbria-2019-2024"
-    (labels / "examples").mkdir(parents=True)
     examples = pd.read_csv(REPO / "data/raw/labels/north-cumbria-2019-2024/examples/coding-frame-examples.csv",
                            dtype=str, keep_default_na=False).head(80)
-    examples.to_csv(labels / "examples/examples.csv", index=False)
-    r = fit_classifier.fn(str(home), "north-cumbria-2019-2024")
+    examples.to_csv(tmp_path / "our-examples.csv", index=False)
+    assert main(["--home", str(home), "train", "--examples", str(tmp_path / "our-examples.csv")]) == 0
+    assert (labels / "examples/our-examples.csv").is_file() and not list(labels.glob("*.csv"))
+    assert "trained on 0 labelled answers and 80 written examples of the coding frame; its F1 is measured once 50" \
+        in capsys.readouterr().out
+    r = meta(home)
     assert (r["mode"], r["n_train"], r["n_examples"], r["oof_macro_f1"]) == ("trained", 0, 80, None)
 
     # 60 labelled answers, one with the same words as an example: the labelled one replaces it.
