@@ -156,7 +156,7 @@ def load_sentiment(ws: Workspace, tax: Taxonomy) -> SentimentClassifier | None:
 
 def _fit_sentiment(df: pd.DataFrame, emb) -> SentimentClassifier | None:
     rated = (df["sentiment"] != "").to_numpy()
-    # Written examples lean on complaint (52% negative, against 31% of the 2019 labelled answers):
+    # Written examples lean on complaint (53% negative, against 31% of the 2019 labelled answers):
     # they would tilt a report's tone counts, so they rate tone only until enough answers are labelled
     # (benchmarks/evaluate.py: with them, accuracy 0.761 against 0.798 without).
     labelled = rated & ~df["example"].to_numpy(dtype=bool)
