@@ -158,7 +158,7 @@ def _fit_sentiment(df: pd.DataFrame, emb) -> SentimentClassifier | None:
     rated = (df["sentiment"] != "").to_numpy()
     # Written examples lean on complaint (53% negative, against 31% of the 2019 labelled answers):
     # they would tilt a report's tone counts, so they rate tone only until enough answers are labelled
-    # (benchmarks/evaluate.py: with them, accuracy 0.761 against 0.798 without).
+    # (benchmarks/evaluate.py: with them, accuracy 0.759 against 0.798 without).
     labelled = rated & ~df["example"].to_numpy(dtype=bool)
     if labelled.sum() >= MIN_LABELLED_ANSWERS:
         rated = labelled
