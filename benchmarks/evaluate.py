@@ -24,8 +24,9 @@ The 2019 taxonomy's written examples (data/raw/labels/<taxonomy>/examples/*.csv:
 to illustrate the coding frame, see the README there) join every training fold, as they join the
 pipeline's training; they are never among the held-out answers scored. Variant "no-examples" trains
 on the folds' labelled answers alone, "examples-only" on the examples alone (no labelled answer at
-all: a new system's first night), scored on all 900 answers. The row "second coder" scores an independent coding of the same 900 answers from the
-same guidelines (benchmarks/data/): how far two coders agree, the ceiling to compare models with.
+all: a new system's first night), scored on all 900 answers. The row "second coder" scores an
+independent coding of the same 900 answers from the same guidelines (benchmarks/data/): how far two
+coders agree, the ceiling to compare models with.
 
 Sentence embeddings are cached under ~/.cache/engage-bench (or $ENGAGE_BENCH_CACHE), keyed by the
 encoder version and the texts, so reruns only pay for fitting. `--json` writes micro_f1, macro_f1,
