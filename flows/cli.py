@@ -585,40 +585,17 @@ def cmd_serve(args, ws) -> int:
 
 def _stop_session(process: subprocess.Popen, grace: float = 30) -> None:
     """Stop a process started in its own session, and anything it started: as Ctrl-C in its own
-    terminal would (`prefect server start` can outlive a SIGTERM by half a minute), then by force.
-    Returns once every process of the session is gone, not only the one started: on a busy machine
-    the server's own worker still held its port after the server process had exited."""
+    terminal would (`prefect server start` can outlive a SIGTERM by half a minute), then by force."""
     for sig in (signal.SIGINT, signal.SIGKILL):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline:
-            process.poll()  # reap the process started, or it counts as a member still
-            if not _session_alive(process.pid):
-                return
-            time.sleep(0.1)
-
-
-def _session_alive(sid: int) -> bool:
-    """Whether a process of session `sid` is still running (zombies, which hold nothing, do not count)."""
-    proc = Path("/proc")
-    if not proc.is_dir():
         try:
-            os.killpg(sid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-    for stat in proc.glob("[0-9]*/stat"):
-        try:
-            # pid (comm) state ppid pgrp session ...: comm may hold spaces, so split after its ')'.
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            process.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
             continue
-        if fields[3] == str(sid) and fields[0] != "Z":
-            return True
-    return False
 
 
 # Commands that run Prefect flows in this process, and the module their flows come from.

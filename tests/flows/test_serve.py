@@ -78,9 +78,12 @@ def test_serve_schedules_runs_on_inbox_drops_while_other_terminals_read_and_inge
     # Its output goes to a file: a pipe nobody reads fills up and blocks the server mid-run.
     log = tmp_path / "serve.log"
     with log.open("wb") as out:  # the child keeps its own copy of the handle
+        # Ctrl-C as in a terminal: a suite started in the background (`make test &`, nohup) ignores
+        # SIGINT and its children inherit that, so serve would never see the Ctrl-C this test sends.
         proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--home", str(home), "serve", "--port",
                                  str(port), "--cron", "30 3 * * *"], cwd=REPO, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     proc.log = log
     api = f"http://127.0.0.1:{port}/api"
     runs_in = lambda state: post(f"{api}/flow_runs/filter", {"flow_runs": {"state": {"type": {"any_": [state]}}}})
@@ -137,16 +140,3 @@ def test_serve_schedules_runs_on_inbox_drops_while_other_terminals_read_and_inge
     with socket.socket() as s:  # the server went away with it
         assert s.connect_ex(("127.0.0.1", port)) != 0
     assert not (home / ".prefect/server.url").exists()
-
-
-def test_stopping_a_session_waits_for_everything_it_started():
-    """The server process can exit on Ctrl-C while a process it started still holds the port: serve's
-    shutdown waits for the whole session (here a child that ignores Ctrl-C for a second)."""
-    from flows.cli import _session_alive, _stop_session
-
-    p = subprocess.Popen(["bash", "-c", "trap 'exit 0' INT; (trap '' INT; sleep 1.5) & wait"], start_new_session=True)
-    time.sleep(0.3)
-    started = time.monotonic()
-    _stop_session(p, grace=20)
-    assert p.returncode == 0 and not _session_alive(p.pid)
-    assert 0.5 < time.monotonic() - started < 10  # waited for the child, not the full grace
