@@ -285,9 +285,12 @@ _REASON = re.compile(r"\s+(?:because|since|although|though|whereas|unless)\s", r
 
 def _list_goes_on(head: str, rest: str) -> bool:
     """Whether the comma after `head` is inside a list: "shared between the hospital, the GP and
-    the mental health team" cut at it would say something else."""
+    the mental health team" cut at it would say something else, and so would "Our staff have to
+    phone, then email, then fill in a different portal" (a run of steps)."""
     piece = rest.split(", ")[0]
     if re.search(r"\b(?:between|both|either|neither)\b", " ".join(head.split()[-4:]), re.IGNORECASE):
+        return True
+    if re.match(r"then\s", piece, re.IGNORECASE) and len(words(piece)) <= 4:
         return True
     return (len(words(piece)) <= 8 and bool(re.search(r"\s(?:and|or|&)\s", piece))
             and not re.match(r"(?:and|or|but|so|then|because|which|who)\b", piece, re.IGNORECASE))

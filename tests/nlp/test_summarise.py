@@ -300,6 +300,11 @@ def test_a_long_clause_is_not_cut_inside_a_list():
     assert "Records should be shared between the hospital" not in candidate_clauses(long)
     assert candidate_clauses("Fund the crisis cafe in Barrow properly, and stop closing the walk-in centre because "
                              "people have nowhere else to go at night") == ["Fund the crisis cafe in Barrow properly"]
+    # A run of steps is one point: cut after its first step it says something else.
+    steps = "Our staff have to phone, then email, then fill in a different portal for each organisation"
+    assert "Our staff have to phone" not in candidate_clauses(steps)
+    assert "Fix the GP phones first" in candidate_clauses(
+        "Fix the GP phones first, then we can talk about apps and video calls and all the rest of it")
 
 
 def test_lower_case_contractions_and_frankness_are_put_right():
