@@ -251,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="run the nightly job on a schedule with a local Prefect server",
                        description=_para("Start a local Prefect server (127.0.0.1 only, state in the working "
                                          "area) unless PREFECT_API_URL points at one, and serve the nightly flow "
-                                         "on a cron schedule. Stop with Ctrl-C."),
+                                         "on a cron schedule, watching data/raw/inbox/ for new exports. Stop with Ctrl-C, "
+                                         "or SIGTERM (how systemd or Docker stop a service): either pauses the "
+                                         "schedule and stops the server."),
                        epilog=SCALE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cron", default="0 2 * * *", help="cron schedule (default: '0 2 * * *', 02:00 daily)")
     p.add_argument("--port", type=int, default=4200, help="local server port (default 4200)")
@@ -560,21 +562,20 @@ def cmd_serve(args, ws) -> int:
         atomic_write_text(server_file(ws), url)
         print(f"local Prefect server: {url[:-4]} (state in {ws.prefect_home})")
     from flows.nightly import nightly_flow
+    from flows.serve import serve
     from flows.watch import watch_inbox
 
     stop = threading.Event()
     watcher = threading.Thread(target=watch_inbox, args=(ws, "engage-nightly/nightly", stop), daemon=True)
     watcher.start()
     print(f"serving the nightly flow on cron '{args.cron}' and watching {ws.inbox} for new exports; "
-          "Ctrl-C to stop")
+          "Ctrl-C (or SIGTERM) to stop")
     try:
         with _cluster(args) as address:
             if address:
                 print(f"heavy tasks run on the Dask cluster at {address}")
-            nightly_flow.serve(name="nightly", cron=args.cron, limit=1,
-                               parameters={"home": str(ws.home), "taxonomy": args.taxonomy, "dask_address": address})
-    except KeyboardInterrupt:
-        pass
+            serve(nightly_flow, "nightly", args.cron,
+                  {"home": str(ws.home), "taxonomy": args.taxonomy, "dask_address": address})
     finally:
         stop.set()
         if server is not None:

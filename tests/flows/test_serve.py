@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -140,3 +141,35 @@ def test_serve_schedules_runs_on_inbox_drops_while_other_terminals_read_and_inge
     with socket.socket() as s:  # the server went away with it
         assert s.connect_ex(("127.0.0.1", port)) != 0
     assert not (home / ".prefect/server.url").exists()
+
+
+def test_sigterm_stops_serve_as_ctrl_c_does(tmp_path):
+    """A service manager (systemd, Docker, `kill`) stops serve with SIGTERM: the schedule is paused,
+    the server stopped and the exit clean. Prefect's own SIGTERM handler left the schedule running
+    and printed "coroutine 'Runner.astop' was never awaited"."""
+    home = make_home(tmp_path, with_labels=False)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_API_URL", "PREFECT_HOME")}
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "flows.cli", "--home", str(home), "serve", "--port",
+                                 str(port)], cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    proc.log = log
+    api = f"http://127.0.0.1:{port}/api"
+    try:
+        wait_for("the nightly deployment", lambda: any(
+            d["name"] == "nightly" and not d["paused"] for d in post(f"{api}/deployments/filter", {})), proc, 180)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(90) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    text = log.read_text(errors="replace")
+    assert "never awaited" not in text and "Traceback" not in text, text
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0
+    assert not (home / ".prefect/server.url").exists()
+    db = sqlite3.connect(home / ".prefect/prefect.db")
+    assert db.execute("SELECT name, paused FROM deployment").fetchall() == [("nightly", 1)]
+    db.close()

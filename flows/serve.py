@@ -1,0 +1,41 @@
+"""Serving the nightly flow on its schedule, stopped the same way by Ctrl-C and by a service manager.
+
+`Flow.serve` in Prefect 3.8 answers SIGTERM (how systemd, Docker or `kill` stop a service) by
+calling the runner's coroutine `stop()` without awaiting it: the process exits with "coroutine
+'Runner.astop' was never awaited" and the deployment's schedule is left running with nobody to run
+it. Here SIGTERM is turned into the Ctrl-C that Prefect handles properly: the runner's main task is
+cancelled, it pauses its schedule on the server, and the caller's clean-up runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from prefect import Flow
+from prefect.runner import Runner
+from prefect.settings import PREFECT_UI_URL
+
+
+class _Runner(Runner):
+    def handle_sigterm(self, *args: Any, **kwargs: Any) -> None:
+        """SIGTERM as Ctrl-C. asyncio handles SIGINT by cancelling the main task (a clean shut-down)
+        when SIGINT has Python's default handler; where it was ignored (a process started in the
+        background), the interrupt is raised here instead."""
+        if callable(signal.getsignal(signal.SIGINT)):
+            signal.raise_signal(signal.SIGINT)
+        else:
+            raise KeyboardInterrupt
+
+
+def serve(flow: Flow, name: str, cron: str, parameters: dict[str, Any], limit: int = 1) -> None:
+    """Deploy `flow` on `cron` and run its scheduled (and triggered) runs, at most `limit` at a
+    time, until Ctrl-C or SIGTERM; the schedule is paused on the way out."""
+    runner = _Runner(name=name, pause_on_shutdown=True, limit=limit)
+    deployment_id = runner.add_flow(flow, name=name, cron=cron, parameters=parameters)
+    ui = PREFECT_UI_URL.value()
+    print(f"deployed as '{flow.name}/{name}'" + (f"; its runs: {ui}/deployments/deployment/{deployment_id}" if ui else ""))
+    try:
+        asyncio.run(runner.start())
+    except KeyboardInterrupt:
+        pass
