@@ -605,6 +605,12 @@ def trim_quote(text: str, max_words: int = QUOTE_MAX_WORDS) -> str:
     return " ".join(kept) + " …"
 
 
+def _same_words(a: set[str], b: set[str], slack: int = 2) -> bool:
+    """One word set holds the other but for at most `slack` words: the same quote, give or take "please"."""
+    small, big = (a, b) if len(a) <= len(b) else (b, a)
+    return small <= big and len(big - small) <= slack
+
+
 def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, persons: Sequence[str],
                   n: int = 3, diversity: float = 0.35, statement: np.ndarray | None = None,
                   sources: Sequence[str] | None = None) -> list[int]:
@@ -612,17 +618,18 @@ def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, p
 
     A quote should back the statement printed above it, so closeness to the statement counts as
     much as closeness to the theme's centre when the statement's vector is given. Quotes with a
-    redaction placeholder are used only when there are not enough without; very short answers
-    ("Health and housing.") and rambling ones are held back; a new source is slightly preferred."""
+    redaction placeholder are never used (what is left of them can still point to someone: "ring
+    [NAME]'s secretary"), even if a theme is left with fewer quotes; neither is one with the same
+    words as a quote already chosen give or take two ("Being listened to by the board - please").
+    Very short answers ("Health and housing.") and rambling ones are held back; a new source is
+    slightly preferred."""
     n_words = np.array([len(t.split()) for t in texts])
     rel = emb @ centroid
     if statement is not None:
         rel = 0.5 * rel + 0.5 * (emb @ statement)
     rel = rel - 0.02 * np.maximum(0, 8 - n_words) - 0.002 * np.maximum(0, n_words - 30)
     has_ph = np.array([bool(_PLACEHOLDER.search(t)) for t in texts])
-    clean_people = {persons[i] for i in range(len(texts)) if not has_ph[i] and n_words[i] >= 3}
-    allow_ph = len(clean_people) < n
-    rel = rel - 0.15 * has_ph
+    word_sets = [set(_WORD.findall(t.casefold())) for t in texts]
     order = sorted(range(len(texts)), key=lambda i: texts[i])  # ties go to the text, not the row order
     chosen: list[int] = []
     seen: set[str] = set()
@@ -630,10 +637,10 @@ def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, p
     for _ in range(min(n, len(texts))):
         best, best_score = -1, -np.inf
         for i in order:
-            if i in chosen or persons[i] in seen or n_words[i] < 3 or (has_ph[i] and not allow_ph):
+            if i in chosen or persons[i] in seen or n_words[i] < 3 or has_ph[i]:
                 continue
             red = max((float(emb[i] @ emb[j]) for j in chosen), default=0.0)
-            if red > 0.92:  # a near-duplicate of a quote already chosen
+            if red > 0.92 or any(_same_words(word_sets[i], word_sets[j]) for j in chosen):  # a near-duplicate
                 continue
             s = (1 - diversity) * rel[i] - diversity * red
             if sources is not None and chosen and sources[i] not in seen_src:

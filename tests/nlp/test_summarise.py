@@ -395,3 +395,22 @@ def test_a_quote_loses_its_list_marker_and_a_trailing_separator():
 
 def test_a_statement_is_printed_without_emoji():
     assert clean_clause("No dentist 🦷😢 for 3 yrs") == "No dentist for 3 yrs"
+
+
+def test_no_quote_with_a_placeholder_even_when_a_theme_has_no_other():
+    """What is left of a redacted quote can still point to someone ("[NAME]'s secretary"): the
+    reports, like `engage quotes`, leave such quotes out even if a theme is left without quotes."""
+    texts = ["Having to ring [NAME]'s secretary on [PHONE] to chase every result.",
+             "I had to ring [NAME] at the hospital on [PHONE] to chase my scan result."]
+    st = summarise_theme(0, theme(texts), embed(texts), ["chase", "result"], embed)
+    assert st.quotes == []
+
+
+def test_the_same_words_give_or_take_a_please_are_quoted_once():
+    texts = ["Being listened to by the board.", "Being listened to by the board - please",
+             "Managers who listen when staff raise concerns about the ward.",
+             "Staff being heard by senior leaders would make a difference."]
+    st = summarise_theme(0, theme(texts), embed(texts), ["listened", "board"], embed)
+    quoted = [q["text"] for q in st.quotes]
+    assert sum("listened to by the board" in q for q in quoted) == 1, quoted
+    assert len(quoted) == 3
