@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 from collections import Counter
 from typing import Iterable, Mapping
 
@@ -26,7 +27,11 @@ _PLACE_KEY = re.compile(r"postcode|district|localit|\barea\b|\btown\b|\bward\b|n
                         re.IGNORECASE)
 # A map position ("Location Latitude": 53.8041) or a count is no place a reader would know.
 _NUMBER = re.compile(r"^[-+]?\d+(?:\.\d+)?$")
-_DISTRICT = re.compile(r"^\s*([A-Z]{1,2}\d[A-Z\d]?)\s*$", re.IGNORECASE)
+# A postcode district, alone or with the sector digit some forms ask for ("CA14 3"): the district.
+_DISTRICT = re.compile(r"^\s*([A-Z]{1,2}\d[A-Z\d]?)(?:\s+\d)?\s*$", re.IGNORECASE)
+# Answers to a "where do you live" or "age" question that say nothing about it.
+_NOT_SAID = frozenset({"prefer not to say", "rather not say", "prefer not to answer", "n/a", "na", "none",
+                       "unknown", "dont know", "do not know", "not sure", "-", "?", "x"})
 
 
 def facets(metadata: Mapping[str, str] | str | None) -> dict[str, str]:
@@ -36,13 +41,14 @@ def facets(metadata: Mapping[str, str] | str | None) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in (metadata or {}).items():
         v = " ".join(str(value).split())
-        if not v or "[" in v or v.lower() in ("prefer not to say", "n/a", "unknown"):
+        if not v or "[" in v or re.sub(r"['’.!]", "", v.casefold()) in _NOT_SAID:
             continue
         if "age_band" not in out and _AGE_KEY.search(key) and _AGE_VALUE.match(v):
             out["age_band"] = re.sub(r"\s*(?:-|to)\s*", "–", v)
         elif "locality" not in out and _PLACE_KEY.search(key) and len(v) <= 40 and not _NUMBER.match(v):
             m = _DISTRICT.match(v)
-            out["locality"] = m.group(1).upper() if m else v
+            # One place, however it was typed: "carlisle" and "CARLISLE" are "Carlisle".
+            out["locality"] = m.group(1).upper() if m else (string.capwords(v) if v.islower() or v.isupper() else v)
     return out
 
 

@@ -13,6 +13,16 @@ def test_missing_redacted_or_declined_values_are_left_out():
     assert attribution("partner", None) == "partner organisation"
 
 
+def test_one_place_however_it_was_typed_and_no_place_for_a_non_answer():
+    """Seen in a Citizen Space export: "CA14 3" (district and sector), "Dont know", "carlisle"."""
+    assert facets({"What is your postcode district?": "CA14 3"}) == {"locality": "CA14"}
+    for typed in ("carlisle", "CARLISLE", "Carlisle"):
+        assert facets({"Town": typed}) == {"locality": "Carlisle"}
+    assert facets({"Town": "Cleator moor"}) == {"locality": "Cleator moor"}  # mixed case is kept as typed
+    for said_nothing in ("Dont know", "don't know", "Not sure.", "None", "-"):
+        assert facets({"Postcode district": said_nothing}) == {}
+
+
 def test_age_needs_an_age_shaped_value():
     assert facets({"Page count": "12"}) == {}
     assert facets({"Age": "75+"}) == {"age_band": "75+"}
