@@ -313,15 +313,20 @@ def _print_ingest(result: dict, ws) -> int:
             print(f"{r['status']:>10}  {r['file']}  ({r.get('answers', 0)} answers)")
             for note in r.get("notes") or []:
                 print(f"            note: {note}")
+    # Both counts are of the whole working area (every export so far), not of this command's files.
     if result.get("copies"):
-        print(f"{result['copies']} answers appear in more than one export and are counted once")
+        print(f"in all exports: {_answers(result['copies'])} in more than one export, counted once")
     if result.get("recut"):
         print(f"{result['recut']} answers were cut into sentences again (this version cuts them differently); "
               "they are classified and placed in themes afresh")
     if result.get("double_submissions"):
-        print(f"{result['double_submissions']} answers are a respondent's second submission of the same "
-              "answers and are counted once")
+        print(f"in all exports: {_answers(result['double_submissions'])} from a respondent's second submission "
+              "of the same answers, counted once")
     return 1 if bad else 0
+
+
+def _answers(n: int) -> str:
+    return f"{n} answer" if n == 1 else f"{n} answers"
 
 
 def _mapping(path: Path | None) -> dict | None:
