@@ -12,7 +12,7 @@ from prefect.cache_policies import NONE
 
 from flows.files import atomic_write_bytes, atomic_write_text
 from flows.report_docx import render_docx, sentiment_line
-from flows.report_html import SOURCE_NAMES, classifier_note, quotes_note, render_html
+from flows.report_html import classifier_note, people_by_source, quotes_note, render_html, totals_note
 from flows.settings import min_group_size, resolve_taxonomy, workspace
 from flows.store import connect, reader_path
 
@@ -43,6 +43,11 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
             "FROM answers WHERE duplicate_of IS NULL GROUP BY source ORDER BY people DESC, source").fetchall()
         by_source = {src: people for src, people, _ in per_source}
         answers_by_source = {src: n for src, _, n in per_source}
+        # Blank, "n/a", "none" and the like are answers nobody can quote or count towards anything.
+        said = con.execute(
+            "SELECT source, count(DISTINCT source_file || chr(31) || respondent_id) AS people, count(*) "
+            "FROM answers WHERE duplicate_of IS NULL AND NOT is_empty GROUP BY source ORDER BY people DESC, source"
+        ).fetchall()
         files = [{"source_file": f, "status": st, "answers": n, "reason": why, "notes": json.loads(notes or "[]")}
                  for f, st, n, why, notes in con.execute(
                      "SELECT source_file, status, n_answers, reason, notes FROM files ORDER BY source_file").fetchall()]
@@ -79,7 +84,9 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
                        "micro_f1": meta.get("oof_micro_f1"), "macro_f1": meta.get("oof_macro_f1")},
         "totals": {"answers": totals[0], "people": totals[1], "empty_answers": totals[2],
                    "by_source": by_source, "answers_by_source": answers_by_source,
-                   "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0},
+                   "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0,
+                   "said_something": {"answers": sum(n for *_, n in said), "people": sum(p for _, p, _ in said),
+                                      "by_source": {src: p for src, p, _ in said}}},
         "files": files, "categories": categories,
     }
 
@@ -124,15 +131,8 @@ def _theme_list(themes: list[dict]) -> str:
     return ", ".join(f"{t['theme_id']} “{t['statement']}” ({round(100 * t['share'])}%)" for t in themes)
 
 
-def _sources(by_source: dict) -> str:
-    return ", ".join(f"{n} {SOURCE_NAMES.get(s, s)}" for s, n in sorted(by_source.items(), key=lambda x: -x[1]))
-
-
 def render_markdown(doc: dict) -> str:
-    t = doc["totals"]
-    lines = [f"# {doc['taxonomy']['title']}: what people said", "",
-             f"{t['answers']} answers from {t['people']} people ({_sources(t['by_source'])}). "
-             f"Counts are people, not answers. {quotes_note(doc)}", ""]
+    lines = [f"# {doc['taxonomy']['title']}: what people said", "", f"{totals_note(doc)} {quotes_note(doc)}", ""]
     if note := classifier_note(doc):
         lines += [note, ""]
     for c in doc["categories"]:
@@ -145,7 +145,7 @@ def render_markdown(doc: dict) -> str:
         lines += [f"- {s['text']}" for s in c["statements"]]
         lines.append("")
         for s in c["statements"]:
-            lines += [f"### {s['text']}", "", f"Raised by {s['n']} people ({_sources(s['by_source'])}).", ""]
+            lines += [f"### {s['text']}", "", f"Raised by {s['n']} people ({people_by_source(s['by_source'])}).", ""]
             if s.get("by_sentiment"):
                 lines += [f"Their tone: {sentiment_line(s['by_sentiment'])}.", ""]
             for q in s["quotes"]:

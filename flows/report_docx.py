@@ -7,7 +7,7 @@ import io
 from docx import Document
 from docx.shared import Pt
 
-from flows.report_html import SOURCE_NAMES, classifier_note, quotes_note
+from flows.report_html import SOURCE_NAMES, classifier_note, quotes_note, totals_note
 
 SOURCES = ("public", "staff", "healthwatch", "partner")
 SOURCE_HEADINGS = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
@@ -27,10 +27,7 @@ def render_docx(report: dict) -> bytes:
     doc = Document()
     doc.core_properties.title = f"{report['taxonomy']['title']}: what people said"
     doc.add_heading(f"{report['taxonomy']['title']}: what people said", level=0)
-    t = report["totals"]
-    by = ", ".join(f"{n} {SOURCE_NAMES.get(s, s)}" for s, n in t["by_source"].items())
-    doc.add_paragraph(f"{t['answers']} answers from {t['people']} people ({by}). Counts are people, not "
-                      f"answers. {quotes_note(report)}")
+    doc.add_paragraph(f"{totals_note(report)} {quotes_note(report)}")
     if note := classifier_note(report):
         doc.add_paragraph(note)
     for c in report["categories"]:

@@ -33,6 +33,23 @@ def fit_label(text: str, max_px: float) -> str:
     return text.rstrip() + "…"
 
 
+def people_by_source(by_source: dict[str, int]) -> str:
+    return ", ".join(f"{n} {SOURCE_NAMES.get(s, s)}" for s, n in sorted(by_source.items(), key=lambda x: -x[1]))
+
+
+def totals_note(doc: dict) -> str:
+    """Who took part, and how many of them said something: blank, "n/a" and "none" answers are
+    counted as taking part but are not what a reader would call people's views."""
+    t = doc["totals"]
+    out = f"{t['answers']} answers from {t['people']} people ({people_by_source(t['by_source'])})."
+    said = t.get("said_something")
+    if said and said["answers"] < t["answers"]:
+        out += (f" {said['answers']} of the answers, from {said['people']} people "
+                f"({people_by_source(said['by_source'])}), say something; the other "
+                f"{t['answers'] - said['answers']} are blank, \u201cn/a\u201d, \u201cnone\u201d or the like.")
+    return out + " Counts are people, not answers."
+
+
 def quotes_note(doc: dict) -> str:
     """What every format says of its quotes under the totals: how they protect the people quoted."""
     n = (doc.get("disclosure") or {}).get("min_group_size", 1)
@@ -98,5 +115,5 @@ def render_html(doc: dict) -> str:
     charts = {c["code"]: theme_chart(c["statements"]) for c in doc["categories"]}
     return env.get_template("they-said.html.j2").render(doc=doc, charts=charts, script=script,
                                                         classifier_note=classifier_note(doc),
-                                                        quotes_note=quotes_note(doc),
+                                                        quotes_note=quotes_note(doc), totals_note=totals_note(doc),
                                                         script_hash=script_hash, source_names=SOURCE_NAMES)

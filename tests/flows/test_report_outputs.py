@@ -66,6 +66,23 @@ def test_no_format_prints_a_respondent_id_but_every_quote_has_its_ref():
         assert "at least 5 people of that source" in text
 
 
+def test_every_format_says_how_many_people_said_something():
+    """A user's report read "325 answers from 198 people" when 43 answers were blank, "n/a" or "none"."""
+    from flows.report import render_markdown
+
+    doc = sample_doc()
+    doc["totals"].update(answers=12, people=9, empty_answers=3, by_source={"public": 7, "staff": 2},
+                         said_something={"answers": 9, "people": 7, "by_source": {"public": 5, "staff": 2}})
+    docx_text = "\n".join(p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs)
+    for text in (render_markdown(doc), render_html(doc), docx_text):
+        text = " ".join(text.split())
+        assert "12 answers from 9 people (7 public, 2 staff)." in text
+        assert ("9 of the answers, from 7 people (5 public, 2 staff), say something; the other 3 are "
+                "blank, \u201cn/a\u201d, \u201cnone\u201d or the like.") in text
+    doc["totals"]["said_something"] = {"answers": 12, "people": 9, "by_source": {"public": 7, "staff": 2}}
+    assert "say something" not in render_markdown(doc)
+
+
 NOTE = "'Q2. Anything else?' reads like written answers but repeats <a few> of them"
 
 
