@@ -473,6 +473,9 @@ def _ask_weight(sim: float, top: float) -> float:
 
 _PRONOUNS = frozenset({"we", "us", "our", "you", "your", "they", "them", "their", "it", "its"})
 # Words that name nothing on their own ("Concerns and ideas about self and life").
+_ADVERBS = frozenset("""actually really basically literally obviously definitely probably certainly quickly properly
+simply generally usually especially currently constantly totally completely absolutely honestly seriously
+particularly clearly extremely massively hugely always never often sometimes still even already""".split())
 _VAGUE = frozenset("""self end lot lots way thing things people person time times day days life need needs make made
 get got getting going go really just like want good bad better worse work worked working take taking took
 """.split())
@@ -486,7 +489,7 @@ def fallback_statement(keywords: Sequence[str]) -> str:
     for k in keywords:
         own = set(k.casefold().split())
         if "_" in k or _PLACEHOLDER.search(k) or own & used or _FIRST_SINGULAR.search(k) or own & _PRONOUNS \
-                or own <= _VAGUE:
+                or all(_names_nothing(w) for w in own) or any("'" in w or "\u2019" in w for w in own):
             continue
         kws.append(k)
         used |= own
@@ -495,6 +498,11 @@ def fallback_statement(keywords: Sequence[str]) -> str:
     if kws:
         return clean_clause(f"Concerns and ideas about {' and '.join(kws)}")
     return "Other points people raised"
+
+
+def _names_nothing(word: str) -> bool:
+    """A keyword that cannot say what a theme is about: a vague word or a manner adverb ("actually")."""
+    return word in _VAGUE or word in _ADVERBS
 
 
 def make_statement(segments: Sequence[str], seg_emb: np.ndarray, centroid: np.ndarray,

@@ -315,6 +315,14 @@ def test_lower_case_contractions_and_frankness_are_put_right():
     assert fallback_statement(["i'm grateful", "staff", "harbour"]) == "Concerns and ideas about staff and harbour"
 
 
+def test_a_fallback_names_things_not_adverbs_or_contractions():
+    """A user test's report printed "Concerns and ideas about actually and manager" and "... about
+    chase and doesn't notify"."""
+    assert fallback_statement(["actually", "manager", "forms"]) == "Concerns and ideas about manager and forms"
+    assert fallback_statement(["chase", "doesn't notify", "results"]) == "Concerns and ideas about chase and results"
+    assert fallback_statement(["elderly", "dementia friendly"]) == "Concerns and ideas about elderly and dementia friendly"
+
+
 @pytest.mark.parametrize("raw", ["Mum needs her dressings changed and the nurse visit times are never kept",
                                  "My dad can't get a carer for the mornings"])
 def test_a_family_members_circumstances_are_an_anecdote(raw):
