@@ -100,6 +100,16 @@ _ROLE_HEADERS = (
 # Columns headed like this hold facts about the respondent, never their written answer.
 _NEVER_TEXT = {"email", "ip_address", "geolocation", "date", "age_band", "postcode_district", "name", "id"}
 _ASKS_FOR_TEXT = re.compile(r"\b(comments?|feedback|tell|describe|explain|why|what|how)\b")
+# A heading that asks for an answer in the respondent's own words ("What gets in the way of good
+# patient care?", "Is there anything else you would like to tell us?") ...
+_OPEN_QUESTION = re.compile(
+    r"^(?:what(?!\s+(?:is|was|are)\s+your\b)|why|how(?!\s+(?:satisfied|likely|often|many|much|old|long"
+    r"|would you rate|do you rate)\b)|is there anything|are there any|anything else|any other|tell us|please "
+    r"(?:tell|describe|explain|give|share|add)|describe|explain|if you (?:have|would like)|do you have any"
+    r"(?: other| further)? (?:comments|suggestions|ideas|thoughts))\b", re.IGNORECASE)
+# ... and one that offers options ("Which of these describes you? (tick all that apply)").
+_CHOICE_QUESTION = re.compile(r"\b(?:tick|select|choose|which of (?:these|the following)|all that apply"
+                              r"|describes? you|rate)\b", re.IGNORECASE)
 _AGE_BAND = re.compile(r"^(under \d+|\d{1,2}\s*(-|–|to)\s*\d{1,2}|\d{1,2}\s*(\+|and over|or over|plus)"
                        r"|prefer not to say)$", re.IGNORECASE)
 _POSTCODE = re.compile(r"^[A-Z]{1,2}\d[A-Z\d]?( ?\d[A-Z]{2})?$", re.IGNORECASE)
@@ -805,7 +815,7 @@ def _describe(table: pd.DataFrame, name: str, mapping: dict, **found) -> ExportI
     if "questions" not in mapping:  # else the officer has said which columns are questions
         for c in info.metadata_columns:
             if info.metadata_roles.get(c) in ("choice", "other") and not _never_text(c, _header_role(c)) \
-                    and _is_free_text(table[c].head(_SAMPLE), varied=False):
+                    and not _CHOICE_QUESTION.search(str(c)) and _is_free_text(table[c].head(_SAMPLE), varied=False):
                 answered = _answered(table[c][table[c] != ""])
                 named = ", ".join(repr(q) for q in [*info.question_columns, c])
                 info.notes.append(
@@ -1369,7 +1379,7 @@ def _analyse(table: pd.DataFrame) -> dict:
     id_column = _id_column(table, question_column, exclude={source_column, question_column})
     header_roles = {c: _header_role(c) for c in columns}
     free_text = [c for c in columns if c not in {source_column, question_column, id_column}
-                 and not _never_text(c, header_roles[c]) and _is_free_text(sample[c])]
+                 and not _never_text(c, header_roles[c]) and _is_free_text(sample[c], varied=not _open_question(c))]
     generic = [c for c in free_text if _header_key(c) in _TEXT_HEADERS]
     if question_column and free_text:
         layout, answer_columns = "long", [(generic or free_text)[0]]
@@ -1405,6 +1415,13 @@ def _header_role(header: str) -> str | None:
     if not key or len(key.split()) > 8:
         return None
     return next((role for role, pattern in _ROLE_HEADERS if pattern.search(key)), None)
+
+
+def _open_question(header: str) -> bool:
+    """A heading that asks for written answers: its column is read as one even where the answers
+    repeat each other (staff giving the same stock reply), which an option list's would."""
+    h = _QUESTION_NUMBER.sub("", " ".join(str(header).split()), count=1)
+    return bool(_OPEN_QUESTION.match(h)) and not _CHOICE_QUESTION.search(h)
 
 
 def _never_text(header: str, role: str | None) -> bool:

@@ -71,7 +71,7 @@ def test_a_column_left_out_is_noted_and_the_mapping_the_note_suggests_reads_the_
     survey.write_bytes(_survey_with_a_repetitive_open_question())
     assert main(["--home", str(home), "ingest", str(survey), "--source", "public"]) == 0
     out = capsys.readouterr().out
-    assert "note: 'Q2. Anything else you want to tell us?' reads like written answers" in out
+    assert "note: 'Q2. Final remarks' reads like written answers" in out
     assert answers(home) == 40
     mapping = tmp_path / "mapping.yaml"
     mapping.write_text(out.split("column mapping (")[1].split(") and ingest")[0] + "\n")

@@ -815,12 +815,13 @@ def test_an_export_cut_short_mid_row_is_refused_not_half_read(tail) -> None:
 
 
 def _survey_with_a_repetitive_open_question() -> bytes:
-    """An open question whose answers repeat (five stock replies) beside a varied one."""
+    """Written answers that repeat (five stock replies) under a heading that asks no question, beside
+    a varied open question: it could be an option list worded as sentences."""
     stock = ["Thanks for asking.", "Please get in touch with me about this.", "Nothing else to add from me.",
              "I am happy to be contacted by the team.", "Good luck with the strategy."]
     rng = random.Random(4)
     places = ["Penrith", "Keswick", "Maryport", "Alston", "Wigton", "Brampton", "Egremont", "Millom"]
-    rows = ["Response ID,Q1. What should we do over the next five years?,Q2. Anything else you want to tell us?"]
+    rows = ["Response ID,Q1. What should we do over the next five years?,Q2. Final remarks"]
     for i in range(40):
         place = places[i % len(places)]
         rows.append(f"{i + 1},Keep the {place} surgery open at weekends for the {i + 3} people who need it,"
@@ -828,17 +829,38 @@ def _survey_with_a_repetitive_open_question() -> bytes:
     return ("\n".join(rows) + "\n").encode()
 
 
+def test_a_heading_that_asks_for_written_answers_is_read_however_much_they_repeat() -> None:
+    """A user's staff pulse survey lost "What gets in the way of good patient care?" (29 different
+    answers among 77, staff giving the same reply) to a note; and an option list asked as a question
+    ("Which of these describes you? (tick all that apply)") raised a false alarm."""
+    stock = ["Not enough staff on the ward to cover sickness.", "The IT systems crash and we lose the notes.",
+             "Waiting for social care packages so people can go home.", "Too much paperwork for every admission.",
+             "Beds blocked by people who are medically fit to leave."]
+    roles = ["I am a carer for a family member.", "I work for the NHS or a care provider.",
+             "I use health services in North Cumbria."]
+    rng = random.Random(7)
+    rows = ["Staff group,What would make your working life better?,What gets in the way of good patient care?,"
+            "Which of these describes you? (tick all that apply)"]
+    for i in range(40):
+        rows.append(f"Nursing,Being able to take my breaks on shift {i} without feeling guilty about it,"
+                    f"{rng.choice(stock)},{rng.choice(roles)}")
+    info = describe_export(("\n".join(rows) + "\n").encode(), "pulse.csv")
+    assert [q["column"] for q in info["questions"]] == ["What would make your working life better?",
+                                                       "What gets in the way of good patient care?"]
+    assert not info["notes"]
+
+
 def test_a_repetitive_open_question_is_not_dropped_without_a_word() -> None:
     data = _survey_with_a_repetitive_open_question()
     info = describe_export(data, "survey.csv")
     assert [q["column"] for q in info["questions"]] == ["Q1. What should we do over the next five years?"]
-    [note] = [n for n in info["notes"] if "Q2. Anything else" in n]
+    [note] = [n for n in info["notes"] if "Q2. Final remarks" in n]
     assert "5 different among 40" in note and "not analysed" in note
     assert ("questions: ['Q1. What should we do over the next five years?', "
-            "'Q2. Anything else you want to tell us?']") in note
+            "'Q2. Final remarks']") in note
     # The note's advice works, and once the officer has said which columns are questions it is not repeated.
     mapping = {"questions": ["Q1. What should we do over the next five years?",
-                             "Q2. Anything else you want to tell us?"]}
+                             "Q2. Final remarks"]}
     mapped = describe_export(data, "survey.csv", mapping=mapping)
     assert len(mapped["questions"]) == 2 and not any("not analysed" in n for n in mapped["notes"])
     # None of the real-shaped exports (SmartSurvey, SurveyMonkey, Forms, CitizenSpace...) gets such a note.
