@@ -361,7 +361,8 @@ def cmd_inspect(args, ws) -> int:
     print(f"respondent id: {d['id_column'] or 'none (row numbers will be used)'}; "
           f"source: {d['source_column'] or 'not in the file (give --source)'}")
     print(f"{d['answers']} answers from {d['respondents']} respondents"
-          + (f"; {d['double_submissions']} double submissions flagged" if d.get("double_submissions") else ""))
+          + (f"; {d['double_submissions']} double submission{'s' if d['double_submissions'] != 1 else ''} flagged"
+             if d.get("double_submissions") else ""))
     print("questions (free text):")
     for q in d["questions"]:
         print(f"  {q['answers']:>6}  {q['question']}")
