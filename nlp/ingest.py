@@ -455,7 +455,8 @@ class _Resubmissions:
         or nearly the same (at least 90% alike: a fixed typo, an added word), with the same
         questions answered;
     (2) nothing says they are different people: e-mail, name, IP address, age band, postcode
-        district, role, organisation and source agree wherever both rows have them, and, when the
+        district, role, organisation, source and the options they chose (e.g. their site) agree
+        wherever both rows have them, and, when the
         export's IDs identify people (some repeat), so do the IDs; and
     (3) something says they are the same person: the same respondent ID, e-mail, name or IP
         address; or, for rows with at least `_SUBSTANTIVE_WORDS` words of answers, being sent
@@ -477,7 +478,9 @@ class _Resubmissions:
         self.long = info.question_column is not None
         self.active = info.layout != "document" and (not self.long or info.id_column is not None)
         self.questions = list(info.question_columns) + ([info.question_column] if info.question_column else [])
-        person = [c for c in info.metadata_columns if roles.get(c) in _PERSON_ROLES]
+        # Facts about the person, and their choices ("Site", "Which of these describes you?"): one
+        # person sending the same answers twice gives the same ones.
+        person = [c for c in info.metadata_columns if roles.get(c) in _PERSON_ROLES or roles.get(c) == "choice"]
         self.person = person + ([info.source_column] if info.source_column else [])
         self.identity = [c for c in person if roles.get(c) in ("email", "name", "ip_address")]
         self.when = next((c for c in info.metadata_columns if roles.get(c) == "date"), None)

@@ -729,6 +729,22 @@ def test_same_email_twice_with_short_answers_is_a_double_submission() -> None:
     assert answers["double_submission"].tolist() == [False, False, True]
 
 
+def test_the_same_answers_from_another_site_are_another_person() -> None:
+    """A user's staff pulse survey (no IDs, no times) lost row 47 as a repeat of row 38, nine rows
+    earlier, though the two named different sites."""
+    same = "Not enough staff on the ward to cover sickness and we are always running to catch up"
+    rows = [f"Nursing,{site},{same}" for site in ("Cumberland Infirmary", "Community - Allerdale")]
+    filler = [f"Therapies,West Cumberland Hospital,{t}" for t in (
+        "The car park is full by eight", "Rotas come out two days before", "No hot food on nights",
+        "The IT logs us out every ten minutes", "Agency staff who do not know the ward", "Too many meetings",
+        "Waiting for porters to move patients", "Discharge letters take days to type")]
+    data = ("Staff group,Site,What gets in the way of good patient care?\n"
+            + "\n".join([rows[0], *filler, rows[1], rows[1]]) + "\n").encode()
+    answers, info = read_export(data, "pulse.csv", "staff")
+    assert info.metadata_roles["Site"] == "choice"
+    assert answers["double_submission"].tolist() == [False] * 10 + [True]  # the same site twice is one person
+
+
 def test_long_file_flags_a_repeated_answer_from_the_same_respondent_and_question() -> None:
     others = "".join(f"{100 + i},What matters most?,Answer {i} about GP appointments in Maryport\n" for i in range(20))
     data = ("respondent_id,question,answer\n"
