@@ -230,7 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--with-redacted", action="store_true",
                    help="also quotes in which personal details were redacted ([NAME], [PHONE] …): left out by "
                         "default, as what is left can still point to someone (as in the reports)")
-    p.add_argument("--format", choices=["table", "md", "csv", "docx"], default="table", help="output format")
+    p.add_argument("--format", choices=["table", "md", "csv", "docx"], default="table",
+                   help="output format; only csv, for the engagement team's records, names each quote's file "
+                        "and respondent id")
     p.add_argument("--out", type=Path, metavar="FILE", help="write to FILE (required for docx)")
     _common(p)
 
@@ -488,8 +490,8 @@ def cmd_quotes(args, ws) -> int:
     elif args.format == "md":
         text = "".join(f"> “{r.quote}”\n> — {r.attribution} ({r.theme_id}: {r.statement})\n\n" for r in df.itertuples())
     else:
-        text = "".join(f"“{r.quote}”\n    — {r.attribution}; {r.source_file} #{r.respondent_id}; "
-                       f"{r.theme_id}: {r.statement}\n\n" for r in df.itertuples())
+        # No file or respondent id on screen either, as it may be pasted; the csv format has them.
+        text = "".join(f"“{r.quote}”\n    — {r.attribution}; {r.theme_id}: {r.statement}\n\n" for r in df.itertuples())
     if args.out:
         atomic_write_text(args.out, text)
         print(f"wrote {len(df)} quotes to {args.out}")

@@ -62,8 +62,9 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, s
     Quotes with a redaction placeholder are left out unless `with_redacted`: "My son [NAME] took his
     own life …" still points to someone."""
     tax = resolve_taxonomy(taxonomy, ws.home)
-    if code:
-        tax.category(code)
+    if code and tax.category(code).is_other:
+        raise ValueError(f"{code} is the catch-all for answers that say nothing about health and care: it has "
+                         "no themes, so no quotes; `engage export responses` lists its answers")
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
         has_sentiment = has_table(con, "sentiments")
         if sentiment and not has_sentiment:
@@ -80,6 +81,12 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, s
               AND (? IS NULL OR t.theme_id = ?)
             ORDER BY t.code, t.rank, m.centrality DESC""",
                          [tax.id, code, code, source, source, theme, theme]).df()
+        if theme and df.empty:
+            known = [r[0] for r in con.execute("SELECT theme_id FROM themes WHERE taxonomy_id = ? ORDER BY code, rank",
+                                               [tax.id]).fetchall()]
+            if theme not in known:
+                raise ValueError(f"there is no theme {theme!r}; the report's themes are "
+                                 + (", ".join(known) if known else "none yet (run `engage run` first)"))
         if about and not df.empty:
             vecs = cached_embeddings(con, df["text_hash"].tolist(), MODEL_VERSION)
         people = disclosure(con)

@@ -273,8 +273,14 @@ def test_quotes_and_report_commands(home, capsys):
     assert main(["--home", str(home), "quotes", "--category", "ENA", "--source", "staff", "-n", "3"]) == 0
     out = capsys.readouterr().out
     assert out.count("— staff") == 3
+    assert ".csv" not in out and "#" not in out  # no file or respondent id on screen: it may be pasted
     assert main(["--home", str(home), "quotes", "--category", "NOPE"]) == 1
     assert "not a category" in capsys.readouterr().err
+    assert main(["--home", str(home), "quotes", "--theme", "AIM9-1"]) == 1
+    err = capsys.readouterr().err
+    assert "there is no theme 'AIM9-1'" in err and "AIM1-1" in err
+    assert main(["--home", str(home), "quotes", "--category", "OTHER"]) == 1
+    assert "no themes, so no quotes" in capsys.readouterr().err
     assert main(["--home", str(home), "report", "--format", "md"]) == 0
     assert "they-said.md" in capsys.readouterr().out
 
