@@ -147,6 +147,19 @@ def quarantine(ws: Workspace, name: str, data: bytes, reason: str) -> Path:
     return target
 
 
+def release_from_quarantine(ws: Workspace, data: bytes, digest: str) -> list[str]:
+    """Once a file is read, its quarantined copy (under whatever name) and reason go: the officer
+    fixed what the reason asked, and a file left there would still look failed. Returns their names."""
+    released = []
+    for p in sorted(ws.quarantine.glob("*")) if ws.quarantine.is_dir() else ():
+        if p.is_file() and not p.name.endswith(".reason.txt") and p.stat().st_size == len(data) \
+                and sha256(p.read_bytes()) == digest:
+            p.with_name(f"{p.name}.reason.txt").unlink(missing_ok=True)
+            p.unlink()
+            released.append(p.name)
+    return released
+
+
 def _leave_store(ws: Workspace, path: str, digest: str) -> None:
     """A quarantined file's bytes are in quarantine: its store copy goes, so no night retries it."""
     if ws.store in Path(path).resolve().parents:
@@ -240,6 +253,8 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None, mapp
                         [digest, name, raw_rel, source, str(e), now])
         _leave_store(ws, path, digest)
         return {"file": name, "status": "quarantined", "reason": str(e)}
+    if released := release_from_quarantine(ws, data, digest):
+        notes.append(f"read now, so its quarantined copy ({', '.join(released)}) and reason were removed")
     return {"file": name, "status": "ingested", "answers": n, "layout": layout, "notes": notes}
 
 

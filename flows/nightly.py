@@ -41,6 +41,10 @@ def fingerprint(ws: Workspace, tax: Taxonomy, model_version: str, seed: int) -> 
     with connect(ws.db_path) as con:
         for (aid,) in con.execute("SELECT answer_id FROM answers WHERE duplicate_of IS NULL ORDER BY answer_id").fetchall():
             h.update(aid.encode())
+        # The reports list the files, those left out and their notes: a file quarantined tonight
+        # changes no answer but must still reach them.
+        for row in con.execute("SELECT file_hash, status, reason, notes FROM files ORDER BY file_hash").fetchall():
+            h.update(repr(row).encode())
     return h.hexdigest()
 
 

@@ -350,8 +350,9 @@ def _melt(table: pd.DataFrame, info: ExportInfo, name: str, source: str | None, 
                                      name, strict=need_source).to_numpy()
     elif need_source:
         raise IngestError(f"{name} does not say who the respondents are (there is no column such as "
-                          f"'source' or 'respondent type'). Add it again with --source "
-                          f"{'/'.join(SOURCES)} to say which group answered this survey.")
+                          f"'source' or 'respondent type'). Say which group answered it: drop it into the "
+                          f"inbox folder named after the group (data/raw/inbox/{'/, inbox/'.join(SOURCES)}/), "
+                          f"or add it again with `engage ingest FILE --source {'/'.join(SOURCES)}`.")
     else:
         out["source"] = ""
     out["source_file"] = name

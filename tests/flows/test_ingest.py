@@ -14,7 +14,7 @@ def answers(home: Path) -> int:
 
 
 def test_a_quarantined_file_is_kept_beside_its_namesake_and_ingested_once_its_source_is_given(
-        tmp_path, prefect_harness):
+        tmp_path, prefect_harness, capsys):
     from flows.cli import main
 
     home = make_home(tmp_path, with_labels=False)
@@ -26,7 +26,8 @@ def test_a_quarantined_file_is_kept_beside_its_namesake_and_ingested_once_its_so
     # No source column and none given: quarantined, with a reason that says how to give it.
     assert main(["--home", str(home), "ingest", str(first)]) == 1
     q = home / "data/raw/quarantine"
-    assert "--source" in (q / "survey.csv.reason.txt").read_text()
+    reason = (q / "survey.csv.reason.txt").read_text()
+    assert "--source" in reason and "data/raw/inbox/public/, inbox/staff/" in reason and reason.endswith("\n")
     # A different bad file with the same name does not overwrite the first.
     assert main(["--home", str(home), "ingest", str(second), "--source", "public"]) == 1
     kept = sorted(p.read_bytes() for p in q.iterdir() if not p.name.endswith(".reason.txt"))
@@ -34,10 +35,14 @@ def test_a_quarantined_file_is_kept_beside_its_namesake_and_ingested_once_its_so
     assert len(list(q.glob("*.reason.txt"))) == 2
     # The same bytes again say the same thing, without a second read...
     assert main(["--home", str(home), "ingest", str(first)]) == 1
-    # ...but with the source the reason asked for, the file goes in, once.
+    # ...but with the source the reason asked for, the file goes in, once, and leaves quarantine
+    # (its namesake, still unread, stays).
     assert main(["--home", str(home), "ingest", str(first), "--source", "public"]) == 0
+    assert "its quarantined copy (survey.csv) and reason were removed" in capsys.readouterr().out
     assert main(["--home", str(home), "ingest", str(first), "--source", "public"]) == 0
     assert answers(home) == 2
+    left = [p for p in q.iterdir() if not p.name.endswith(".reason.txt")]
+    assert [p.read_bytes() for p in left] == [second.read_bytes()] and len(list(q.glob("*.reason.txt"))) == 1
 
 
 def test_the_encoder_starts_loading_only_when_a_night_has_an_export_to_read(tmp_path, prefect_harness, monkeypatch):

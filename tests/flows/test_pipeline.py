@@ -186,6 +186,21 @@ def test_a_killed_run_resumes_to_the_same_result(home, exports, tmp_path):
     assert not list(other.rglob("*.tmp"))
 
 
+def test_a_file_quarantined_on_a_night_with_no_new_answers_still_reaches_the_report(home, tmp_path):
+    """Such a night changes no answer, which used to skip the reports, so they did not list the file."""
+    from flows.nightly import nightly_flow
+
+    other = tmp_path / "home"
+    shutil.copytree(home, other, ignore=shutil.ignore_patterns("inbox"))
+    assert nightly_flow(str(other))["skipped"]  # nothing new at all: nothing redone
+    inbox = other / "data/raw/inbox/public"
+    inbox.mkdir(parents=True)
+    (inbox / "wave-3.csv").write_text("Response ID,Age band\n1,35-44\n2,65+\n")  # no written answers
+    assert not nightly_flow(str(other))["skipped"]
+    assert "wave-3.csv" in [f["source_file"] for f in report(other)["files"] if f["status"] == "quarantined"]
+    assert "wave-3.csv" in (other / "reports/north-cumbria-2019-2024/they-said.md").read_text()
+
+
 def test_a_small_addition_keeps_last_runs_themes_and_refit_starts_afresh(home, tmp_path):
     """One new answer is far under THEME_REFIT_SHARE of most categories: they keep their themes (ids,
     wording, every old segment's theme) and the new segments join them; --refit-themes refits all."""
