@@ -5,6 +5,7 @@ was already ingested costs nothing on the next nightly run, and a file dropped t
 """
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -165,6 +166,8 @@ def _leave_store(ws: Workspace, path: str, digest: str) -> None:
     if ws.store in Path(path).resolve().parents:
         Path(path).unlink(missing_ok=True)
         Path(path).with_name(f"{digest}.meta.json").unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # no empty store/3d/ left behind (unless a file arrived meanwhile)
+            Path(path).parent.rmdir()
 
 
 def _file_record(ws: Workspace, digest: str) -> tuple | None:

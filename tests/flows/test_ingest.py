@@ -27,6 +27,7 @@ def test_a_quarantined_file_is_kept_beside_its_namesake_and_ingested_once_its_so
     assert main(["--home", str(home), "ingest", str(first)]) == 1
     q = home / "data/raw/quarantine"
     reason = (q / "survey.csv.reason.txt").read_text()
+    assert not list((home / "data/raw/store").glob("*"))  # its store copy went, folder and all
     assert "--source" in reason and "data/raw/inbox/public/, inbox/staff/" in reason and reason.endswith("\n")
     # A different bad file with the same name does not overwrite the first.
     assert main(["--home", str(home), "ingest", str(second), "--source", "public"]) == 1
