@@ -321,6 +321,9 @@ def _print_ingest(result: dict, ws) -> int:
     if result.get("recut"):
         print(f"{result['recut']} answers were cut into sentences again (this version cuts them differently); "
               "they are classified and placed in themes afresh")
+    if result.get("empty_flags_changed"):
+        print(f"{_answers(result['empty_flags_changed'])} read again as saying nothing (\"see previous answer\") or "
+              "as saying something, by this version's rule; they are classified and placed in themes afresh")
     if result.get("double_submissions"):
         print(f"in all exports: {_answers(result['double_submissions'])} from a respondent's second submission "
               "of the same answers, counted once")

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import pandas as pd
 import yaml
 from prefect import flow, get_run_logger, task
@@ -382,14 +383,40 @@ def _recut(con) -> int:
     now = new.groupby("answer_id", sort=False)["text"].agg(list)
     differs = [a for a, old in zip(stale["answer_id"], stale["old"]) if list(old) != now.get(a, [])]
     with transaction(con):
-        con.register("recut", pd.DataFrame({"answer_id": pd.Series(differs, dtype="str")}))
-        for table in ("segments", "predictions", "segment_scores", "sentiments", "theme_assignments",
-                      "theme_members"):
-            con.execute(f"DELETE FROM {table} WHERE answer_id IN (SELECT answer_id FROM recut)")
-        con.unregister("recut")
+        _forget_derived(con, differs)
         con.execute("UPDATE segments SET segmenter = ? WHERE segmenter IS DISTINCT FROM ?",
                     [SEGMENTER_VERSION, SEGMENTER_VERSION])
     return len(differs)
+
+
+def _forget_derived(con, answer_ids: list[str]) -> None:
+    """Drop these answers' segments and everything derived from them, in every taxonomy."""
+    con.register("forget", pd.DataFrame({"answer_id": pd.Series(answer_ids, dtype="str")}))
+    for table in ("segments", "predictions", "segment_scores", "sentiments", "theme_assignments", "theme_members"):
+        con.execute(f"DELETE FROM {table} WHERE answer_id IN (SELECT answer_id FROM forget)")
+    con.unregister("forget")
+
+
+@task(cache_policy=NONE)
+def refresh_empty_flags(home: str) -> int:
+    """Which answers say nothing ("n/a", "see previous answer") is decided again for every answer,
+    so a store read by an older version counts them as this one would; an answer whose flag changes
+    is segmented, scored and placed afresh. Returns how many changed."""
+    with connect(workspace(home).db_path) as con:
+        df = con.execute("SELECT answer_id, text, is_empty FROM answers").df()
+        if df.empty:
+            return 0
+        now = np.array([is_empty_answer(t) for t in df["text"]], dtype=bool)
+        changed = df.loc[now != df["is_empty"].to_numpy(dtype=bool), "answer_id"].tolist()
+        if changed:
+            with transaction(con):
+                _forget_derived(con, changed)
+                con.register("flags", pd.DataFrame({"answer_id": pd.Series(changed, dtype="str"),
+                                                    "is_empty": now[df["answer_id"].isin(changed).to_numpy()]}))
+                con.execute("UPDATE answers SET is_empty = flags.is_empty FROM flags "
+                            "WHERE answers.answer_id = flags.answer_id")
+                con.unregister("flags")
+    return len(changed)
 
 
 @flow(name="engage-ingest")
@@ -415,9 +442,10 @@ def ingest_flow(home: str, paths: list[str] | None = None, source: str | None = 
         dup = resolve_duplicates(str(ws.home))
     with stage("segment") as st:
         recut = recut_stale_segments(str(ws.home))
+        reflagged = refresh_empty_flags(str(ws.home))
         n_seg = st["items"] = segment_answers(str(ws.home))
     for r in results:
         logger.info("%s: %s (%s answers)", r["file"], r["status"], r.get("answers", 0))
     return {"files": results, "duplicates": dup["copies"] + dup["double_submissions"],
             "copies": dup["copies"], "double_submissions": dup["double_submissions"], "segmented": n_seg,
-            "recut": recut}
+            "recut": recut, "empty_flags_changed": reflagged}

@@ -24,6 +24,17 @@ _EMPTY_ANSWERS = {
     "don t know", "do not know", "idk", "unsure", "as above", "see above", "same as above", "ditto",
     "pass", "no thanks", "no thank you", "nothing thanks", "nothing more", "not applicable", "x", "test",
 }
+# Answers made only of these words say nothing either: "see previous answer", "Nothing more to add
+# thank you", "no further comments", "I have nothing else to say" (but "More GPs" and "No more
+# closures" say something).
+_NOTHING_WORDS = frozenset("""
+    nothing none no nope nil n a na not applicable more else further other additional to add adding say
+    said comment comments thanks thank you cheers see my previous prior earlier above below answer answers
+    response responses question q1 q2 q3 q4 q5 as per same i have ve i've im i'm it its all that this is for now
+    at the moment time
+    """.split())
+_SAYS_NOTHING = frozenset({"nothing", "none", "no", "nope", "nil", "n", "na", "not", "applicable", "see", "same", "as",
+                           "thanks", "thank"})
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _MIN_SEGMENT_WORDS = 3
 # Changed whenever the same answer would be cut differently: stored segments from another version
@@ -70,7 +81,9 @@ def is_empty_answer(text: str) -> bool:
     """True for answers like "n/a", "no comment", "?", or contact details alone, that should not
     count as anything said."""
     key = _NON_WORD.sub(" ", text.casefold()).strip()
-    return key in _EMPTY_ANSWERS or is_contact_only(text)
+    words = set(key.split())
+    return key in _EMPTY_ANSWERS or (len(words) <= 8 and words <= _NOTHING_WORDS and bool(words & _SAYS_NOTHING)) \
+        or is_contact_only(text)
 
 
 # A list typed into one box: items on their own lines, or "- item - item", "• item", "1) item 2) item".

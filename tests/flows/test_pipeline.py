@@ -492,6 +492,31 @@ def test_segments_cut_by_another_segmenter_version_are_cut_again(tmp_path, prefe
     assert ingest_flow(str(home), [str(export)], "public")["recut"] == 0
 
 
+def test_answers_that_say_nothing_are_told_again_in_a_store_an_older_version_read(tmp_path, prefect_harness):
+    """An older version counted "See previous answer" as something said: the next ingest flags it
+    empty, and drops its segments and scores, so it is neither counted nor themed."""
+    from flows.ingest import ingest_flow
+
+    home = make_home(tmp_path, with_labels=False)
+    export = tmp_path / "nothing.csv"
+    pd.DataFrame({"respondent_id": ["1", "2"],
+                  "text": ["See previous answer", "Keep the maternity unit at Whitehaven open please"]}
+                 ).to_csv(export, index=False)
+    assert ingest_flow(str(home), [str(export)], "public")["empty_flags_changed"] == 0
+    path = str(home / "data/processed/engage.duckdb")
+    with duckdb.connect(path) as con:
+        said = con.execute("SELECT answer_id FROM answers WHERE respondent_id = '1'").fetchone()[0]
+        con.execute("UPDATE answers SET is_empty = false WHERE answer_id = ?", [said])
+        con.execute("INSERT INTO segments VALUES (?, 0, 'See previous answer', 'x', 'x', NULL)", [said])
+        con.execute("INSERT INTO segment_scores VALUES ('north-cumbria-2019-2024', ?, 0, 'AIM2', 0.9)", [said])
+    assert ingest_flow(str(home), [str(export)], "public")["empty_flags_changed"] == 1
+    with duckdb.connect(path, read_only=True) as con:
+        assert con.execute("SELECT is_empty FROM answers WHERE answer_id = ?", [said]).fetchone()[0]
+        for table in ("segments", "segment_scores"):
+            assert con.execute(f"SELECT count(*) FROM {table} WHERE answer_id = ?", [said]).fetchone()[0] == 0
+    assert ingest_flow(str(home), [str(export)], "public")["empty_flags_changed"] == 0
+
+
 def test_review_export_lists_the_same_words_once(tmp_path, prefect_harness):
     """Several people typing the same words is one text to label: a user's export of 120 rows held 94 texts."""
     from openpyxl import load_workbook

@@ -4,12 +4,14 @@ from nlp.preprocess import is_empty_answer, preprocess
 
 
 @pytest.mark.parametrize("text", ["n/a", "N/A", "No comment.", "no comments", "?", "idk", "as above", "Nothing",
-                                  "  none  ", "N/a thanks"])
+                                  "  none  ", "N/a thanks", "See previous answer", "Nothing more to add thank you",
+                                  "no further comments", "Same as Q1", "Not at the moment", "None at this time"])
 def test_non_answers_are_detected(text):
     assert is_empty_answer(text)
 
 
-@pytest.mark.parametrize("text", ["No comment on GPs, but A&E is awful", "More GPs", "nothing works at the surgery"])
+@pytest.mark.parametrize("text", ["No comment on GPs, but A&E is awful", "More GPs", "nothing works at the surgery",
+                                  "No more closures", "See above - dentists", "Thank you for asking about carers"])
 def test_real_answers_are_not_empty(text):
     assert not is_empty_answer(text)
 
