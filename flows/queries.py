@@ -7,6 +7,7 @@ from flows.settings import Workspace, min_group_size, resolve_taxonomy
 from flows.store import cached_embeddings, connect, reader_path
 from nlp.attribution import Disclosure, attribution, facets
 from nlp.embed import MODEL_VERSION, embed
+from nlp.preprocess import may_not_be_english
 from nlp.redact import PII_TYPES
 
 
@@ -49,8 +50,9 @@ def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
            .join(sentiment.set_index("answer_id")["sentiment"], on="answer_id"))
     out[["labels", "theme", "theme_statement", "sentiment"]] = out[["labels", "theme", "theme_statement",
                                                                     "sentiment"]].fillna("")
+    out["may_not_be_english"] = out["text"].map(may_not_be_english)
     cols = ["source_file", "respondent_id", "question", "source", "text", "labels", "sentiment", *scores.columns, "theme",
-            "theme_statement"]
+            "theme_statement", "may_not_be_english"]
     return out[cols]
 
 

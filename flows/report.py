@@ -15,6 +15,7 @@ from flows.report_docx import render_docx, sentiment_line
 from flows.report_html import classifier_note, people_by_source, quotes_note, render_html, totals_note
 from flows.settings import min_group_size, resolve_taxonomy, workspace
 from flows.store import connect, reader_path
+from nlp.preprocess import may_not_be_english
 
 FORMATS = ("md", "json", "html", "docx")
 
@@ -44,6 +45,9 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         by_source = {src: people for src, people, _ in per_source}
         answers_by_source = {src: n for src, _, n in per_source}
         # Blank, "n/a", "none" and the like are answers nobody can quote or count towards anything.
+        # Answers in another language are counted, but read by English-only models: say how many.
+        not_english = sum(may_not_be_english(t) for (t,) in con.execute(
+            "SELECT text FROM answers WHERE duplicate_of IS NULL AND NOT is_empty").fetchall())
         said = con.execute(
             "SELECT source, count(DISTINCT source_file || chr(31) || respondent_id) AS people, count(*) "
             "FROM answers WHERE duplicate_of IS NULL AND NOT is_empty GROUP BY source ORDER BY people DESC, source"
@@ -85,6 +89,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         "totals": {"answers": totals[0], "people": totals[1], "empty_answers": totals[2],
                    "by_source": by_source, "answers_by_source": answers_by_source,
                    "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0,
+                   "not_english": not_english,
                    "said_something": {"answers": sum(n for *_, n in said), "people": sum(p for _, p, _ in said),
                                       "by_source": {src: p for src, p, _ in said}}},
         "files": files, "categories": categories,

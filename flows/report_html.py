@@ -47,6 +47,10 @@ def totals_note(doc: dict) -> str:
         out += (f" {said['answers']} of the answers, from {said['people']} people "
                 f"({people_by_source(said['by_source'])}), say something; the other "
                 f"{t['answers'] - said['answers']} are blank, \u201cn/a\u201d, \u201cnone\u201d or the like.")
+    if n := t.get("not_english"):
+        out += (f" {n} answer{'s' if n != 1 else ''} may not be in English: counted, but the categories and themes "
+                "read English only, so translate them (engage export responses marks them in its "
+                "may_not_be_english column).")
     return out + " Counts are people, not answers."
 
 

@@ -77,6 +77,40 @@ def is_contact_only(text: str) -> bool:
     return True
 
 
+_LETTER_RUN = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_CONTRACTIONS = frozenset("""don't can't won't isn't doesn't didn't i'm i've i'd it's they're we're you're there's
+that's couldn't wouldn't shouldn't haven't hasn't aren't wasn't weren't we've they've let's""".split())
+
+
+@lru_cache(maxsize=1)
+def _english() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    from nlp.redact import english_words
+
+    return english_words() | ENGLISH_STOP_WORDS | _CONTRACTIONS
+
+
+def may_not_be_english(text: str) -> bool:
+    """True for an answer that looks written in another language ("Diolch am ofyn. Mae angen mwy o
+    feddygon teulu", "Czekam na lekarza od trzech miesięcy"): the classifier and the themes read
+    English only, so such answers are counted but may be missed or misplaced, and someone should
+    translate them. Judged on lower-case words (names and places are any language's): fewer than
+    40% of them English words, or a fifth of all words with letters English does not use
+    ("médicos", "două"), or mostly another script. Text-speak ("gettin a docter appt") stays
+    English; answers under four words are not judged."""
+    words = _LETTER_RUN.findall(text)
+    if len(words) < 4:
+        return False
+    letters = "".join(words)
+    if sum(not ("a" <= c.lower() <= "z") for c in letters) > len(letters) / 2:
+        return True
+    if sum(any(not c.isascii() for c in w.replace("’", "'")) for w in words) >= len(words) / 5:
+        return True
+    low = [w.casefold().replace("’", "'") for w in words if w[:1].islower()]
+    return len(low) >= 4 and sum(w in _english() or len(w) == 1 for w in low) < 0.4 * len(low)
+
+
 def is_empty_answer(text: str) -> bool:
     """True for answers like "n/a", "no comment", "?", or contact details alone, that should not
     count as anything said."""

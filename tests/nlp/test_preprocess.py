@@ -1,6 +1,6 @@
 import pytest
 
-from nlp.preprocess import is_empty_answer, preprocess
+from nlp.preprocess import is_empty_answer, may_not_be_english, preprocess
 
 
 @pytest.mark.parametrize("text", ["n/a", "N/A", "No comment.", "no comments", "?", "idk", "as above", "Nothing",
@@ -95,3 +95,18 @@ def test_each_item_of_a_list_is_a_segment_of_its_own(text, expected):
     assert [s.text for s in p.segments] == expected
     for s in p.segments:
         assert text[s.start:s.end] == s.text
+
+
+@pytest.mark.parametrize("text", ["Diolch am ofyn. Mae angen mwy o feddygon teulu yn yr ardal.",
+                                  "Dzień dobry, czekam na lekarza od trzech miesięcy i nikt nie odbiera telefonu.",
+                                  "Necesitamos más médicos en el hospital de Whitehaven.",
+                                  "Нам нужно больше врачей в больнице"])
+def test_answers_in_another_language_are_marked(text):
+    assert may_not_be_english(text)
+
+
+@pytest.mark.parametrize("text", ["the gp is gr8 wen u get in but gettin in is imposs", "gettin a docter appt without "
+                                  "waitin 3 weeks", "A café in Keswick runs a dementia group", "Diolch am ofyn.",
+                                  "Value for money for the taxpayer", "Keep paeds at Whitehaven and Carlisle"])
+def test_english_text_speak_and_short_answers_are_not(text):
+    assert not may_not_be_english(text)
