@@ -439,6 +439,8 @@ def cmd_run(args, ws) -> int:
         print(themes_summary(result["analyse"]["themes"]))
     for path in result["reports"]:
         print(f"report: {path}")
+    if result["reports"] and not result.get("skipped"):
+        print(f"what changed since the last run: {Path(result['reports'][0]).with_name('changes.md')}")
     return status
 
 
