@@ -126,6 +126,9 @@ what which who when where why how if than then there here up down out over under
 MIN_WORDS, MAX_WORDS = 4, 15
 LEANING_MAX_WORDS = 12
 QUOTE_MAX_WORDS = 45
+# A quote after the first must be at least this alike (cosine) to its statement: below it, in the 2019
+# sample, were fragments ("In reality I've had one session in a year.") and other points.
+QUOTE_MIN_SIMILARITY = 0.25
 ASK_FULL_GAP, ASK_NONE_GAP = 0.1, 0.2
 N_ALTERNATIVES = 8
 
@@ -630,11 +633,14 @@ def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, p
     [NAME]'s secretary"), even if a theme is left with fewer quotes; neither is one with the same
     words as a quote already chosen give or take two ("Being listened to by the board - please").
     Very short answers ("Health and housing.") and rambling ones are held back; a new source is
-    slightly preferred."""
+    slightly preferred. Beyond the first, a quote must be at least QUOTE_MIN_SIMILARITY alike to
+    the statement: "Training time that isn't taken out of my days off" (cosine 0.09) does not back
+    "Laptops for community staff", and a theme shows fewer quotes rather than such a one."""
     n_words = np.array([len(t.split()) for t in texts])
     rel = emb @ centroid
+    to_statement = emb @ statement if statement is not None else np.ones(len(texts))
     if statement is not None:
-        rel = 0.5 * rel + 0.5 * (emb @ statement)
+        rel = 0.5 * rel + 0.5 * to_statement
     rel = rel - 0.02 * np.maximum(0, 8 - n_words) - 0.002 * np.maximum(0, n_words - 30)
     has_ph = np.array([bool(_PLACEHOLDER.search(t)) for t in texts])
     word_sets = [set(_WORD.findall(t.casefold())) for t in texts]
@@ -646,6 +652,8 @@ def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, p
         best, best_score = -1, -np.inf
         for i in order:
             if i in chosen or persons[i] in seen or n_words[i] < 3 or has_ph[i]:
+                continue
+            if chosen and to_statement[i] < QUOTE_MIN_SIMILARITY:  # the best quote always; others must back it
                 continue
             red = max((float(emb[i] @ emb[j]) for j in chosen), default=0.0)
             if red > 0.92 or any(_same_words(word_sets[i], word_sets[j]) for j in chosen):  # a near-duplicate

@@ -422,3 +422,16 @@ def test_the_same_words_give_or_take_a_please_are_quoted_once():
     quoted = [q["text"] for q in st.quotes]
     assert sum("listened to by the board" in q for q in quoted) == 1, quoted
     assert len(quoted) == 3
+
+
+def test_quotes_after_the_first_must_back_the_statement():
+    """A user's report quoted "Training time that isn't taken out of my days off" under "Laptops for
+    community staff that work in rural areas": a loose theme's member that says something else."""
+    texts = ["Laptops for community staff that work in rural areas with no signal.",
+             "Give the district nurses tablets that work offline in the hills.",
+             "Training time that isn't taken out of my days off."]
+    emb = embed(texts)
+    centroid = emb.mean(axis=0) / np.linalg.norm(emb.mean(axis=0))
+    statement = embed([texts[0]])[0]
+    chosen = select_quotes(texts, emb, centroid, ["a", "b", "c"], n=3, statement=statement)
+    assert chosen == [0, 1]  # not "Training time …": cosine 0.11 to the statement
