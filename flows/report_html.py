@@ -33,6 +33,10 @@ def fit_label(text: str, max_px: float) -> str:
     return text.rstrip() + "…"
 
 
+# Below this cross-validated macro F1 the reports ask for the counts to be checked.
+WEAK_F1 = 0.7
+
+
 def people_by_source(by_source: dict[str, int]) -> str:
     return ", ".join(f"{n} {SOURCE_NAMES.get(s, s)}" for s, n in sorted(by_source.items(), key=lambda x: -x[1]))
 
@@ -48,9 +52,8 @@ def totals_note(doc: dict) -> str:
                 f"({people_by_source(said['by_source'])}), say something; the other "
                 f"{t['answers'] - said['answers']} are blank, \u201cn/a\u201d, \u201cnone\u201d or the like.")
     if n := t.get("not_english"):
-        out += (f" {n} answer{'s' if n != 1 else ''} may not be in English: counted, but the categories and themes "
-                "read English only, so translate them (engage export responses marks them in its "
-                "may_not_be_english column).")
+        out += (f" {n} answer{'s' if n != 1 else ''} may not be in English: counted, but the analysis reads "
+                "English only, so have them translated.")
     return out + " Counts are people, not answers."
 
 
@@ -59,8 +62,10 @@ def quotes_note(doc: dict) -> str:
     n = (doc.get("disclosure") or {}).get("min_group_size", 1)
     where = (f" and name a place or an age group only where at least {n} people of that source share it"
              if n > 1 else "")
+    first = next((q["ref"] for c in doc.get("categories", []) for st in c.get("statements", [])
+                  for q in st.get("quotes", []) if q.get("ref")), None)
     return (f"Quotes are redacted of personal details{where}. No respondent identifiers are printed: a quote's "
-            "ref (e.g. AIM1-2.1) finds its file and respondent in they-said.json.")
+            f"ref{f' (e.g. {first})' if first else ''} finds its file and respondent in they-said.json.")
 
 
 def classifier_note(doc: dict) -> str | None:
@@ -70,7 +75,7 @@ def classifier_note(doc: dict) -> str | None:
     if c.get("mode") == "zero-shot":
         return ("Answers were put into categories zero-shot, by how close they are to each category's "
                 f"description, as there are not yet enough labelled answers to train on ({c.get('n_labelled') or 0} "
-                "so far): check the counts before relying on them, and label answers with `engage review export` "
+                "so far): check the counts before relying on them, and label answers (engage review export) "
                 "so a trained classifier takes over.")
     if c.get("mode") != "trained":
         return None
@@ -78,9 +83,13 @@ def classifier_note(doc: dict) -> str | None:
     if c.get("macro_f1") is None:
         return (f"Answers were put into categories by a classifier trained on {c['n_labelled']:,} labelled "
                 f"answers{examples}. How often it agrees with people's own coding is not yet measured: label "
-                "answers with `engage review export` and check the counts before relying on them.")
-    return (f"Answers were put into categories by a classifier trained on {c['n_labelled']:,} labelled answers{examples} "
-            f"(cross-validated on the labelled answers: macro F1 {c['macro_f1']:.2f}).")
+                "answers (engage review export) and check the counts before relying on them.")
+    out = (f"Answers were put into categories by a classifier trained on {c['n_labelled']:,} labelled answers{examples} "
+           f"(cross-validated on the labelled answers: macro F1 {c['macro_f1']:.2f}).")
+    if c["macro_f1"] < WEAK_F1:
+        out += (" It does not yet agree well with the labelled answers: check the counts before relying on them, and "
+                "label more answers (engage review export).")
+    return out
 
 
 def theme_chart(statements: list[dict], width: int = 640) -> str:

@@ -62,6 +62,7 @@ def test_no_format_prints_a_respondent_id_but_every_quote_has_its_ref():
     for text in (render_markdown(doc), render_html(doc), docx_text):
         assert "104800000" not in text and "104800001" not in text and "s.csv" not in text
         assert "(ref AIM3-1.1)" in text and "(ref AIM3-1.2)" in text and "(ref AIM3-2.1)" in text
+        assert "ref (e.g. AIM3-1.1) finds" in " ".join(text.split())  # an example from this taxonomy's report
         assert "No respondent identifiers are printed" in text
         assert "at least 5 people of that source" in text
 
@@ -209,11 +210,17 @@ def test_every_format_says_how_answers_were_put_into_categories():
                                                "micro_f1": 0.8, "macro_f1": 0.81}}
     unmeasured = {**sample_doc(), "classifier": {"mode": "trained", "n_labelled": 3, "n_examples": 1735,
                                                  "micro_f1": None, "macro_f1": None}}
+    # 60 labels for a new taxonomy: a model this weak is said to be.
+    weak = {**sample_doc(), "classifier": {"mode": "trained", "n_labelled": 60, "micro_f1": 0.58, "macro_f1": 0.53}}
     for doc, phrase in ((zero, "zero-shot"),
                         (trained, "trained on 899 labelled answers (cross-validated on the labelled answers: macro F1 0.78)"),
                         (examples, "trained on 899 labelled answers and 1,735 answers written to illustrate the categories "
                                    "(cross-validated on the labelled answers: macro F1 0.81)"),
-                        (unmeasured, "is not yet measured: label answers")):
+                        (unmeasured, "is not yet measured: label answers"),
+                        (weak, "(cross-validated on the labelled answers: macro F1 0.53). It does not yet agree well "
+                               "with the labelled answers: check the counts")):
         assert phrase in render_markdown(doc) and phrase in render_html(doc)
         assert any(phrase in p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs)
+        assert "`" not in render_html(doc)  # no command syntax in what is printed
+    assert "not yet agree" not in render_markdown(trained)
     assert "zero-shot" not in render_markdown(sample_doc())  # a document without the facts says nothing
