@@ -105,7 +105,7 @@ _ASKS_FOR_TEXT = re.compile(r"\b(comments?|feedback|tell|describe|explain|why|wh
 _OPEN_QUESTION = re.compile(
     r"^(?:what(?!\s+(?:is|was|are)\s+your\b)|why|how(?!\s+(?:satisfied|likely|often|many|much|old|long"
     r"|would you rate|do you rate)\b)|is there anything|are there any|anything else|any other|tell us|please "
-    r"(?:tell|describe|explain|give|share|add)|describe|explain|if you (?:have|would like)|do you have any"
+    r"(?:tell|describe|explain|give|share|add)|describe|explain|if you (?:have|would like|could|were)|do you have any"
     r"(?: other| further)? (?:comments|suggestions|ideas|thoughts))\b", re.IGNORECASE)
 # ... and one that offers options ("Which of these describes you? (tick all that apply)").
 _CHOICE_QUESTION = re.compile(r"\b(?:tick|select|choose|which of (?:these|the following)|all that apply"

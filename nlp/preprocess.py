@@ -31,7 +31,7 @@ _NOTHING_WORDS = frozenset("""
     nothing none no nope nil n a na not applicable more else further other additional to add adding say
     said comment comments thanks thank you cheers see my previous prior earlier above below answer answers
     response responses question q1 q2 q3 q4 q5 as per same i have ve i've im i'm it its all that this is for now
-    at the moment time
+    at the moment time really honestly
     """.split())
 _SAYS_NOTHING = frozenset({"nothing", "none", "no", "nope", "nil", "n", "na", "not", "applicable", "see", "same", "as",
                            "thanks", "thank"})
@@ -54,7 +54,7 @@ _CONTACT_WORDS = frozenset("""
     talk chat further more about details detail info information follow up back if need needed any questions
     query queries thanks thank regards kind best cheers many wishes x here below above
     he she her his him they them their left gave given taken took asked asks ask wants wanted tell told know hear
-    what really actually all examples lol
+    what really actually all examples lol these those notes note discuss discussed
     """.split())
 _WORD_RUN = re.compile(r"[^\W_]+(?:[&'’][^\W_]+)*")
 

@@ -953,3 +953,14 @@ def test_how_long_is_not_a_map_position() -> None:
     answers, info = read_export(data, "waits.csv", "public")
     assert info.metadata_roles["How long did you wait?"] != "geolocation"
     assert answers["How long did you wait?"].tolist() == ["3 weeks", "2 months"]
+
+
+@pytest.mark.parametrize("header, asks", [
+    ("If you could change one thing, what would it be?", True), ("Q2. Anything else you want to tell us?", True),
+    ("What gets in the way of good patient care?", True), ("What is your postcode district?", False),
+    ("Which of these describes you? (tick all that apply)", False), ("How satisfied are you?", False),
+    ("Final remarks", False)])
+def test_headings_that_ask_for_written_answers(header: str, asks: bool) -> None:
+    from nlp.ingest import _open_question
+
+    assert _open_question(header) is asks

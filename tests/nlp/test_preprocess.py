@@ -5,7 +5,9 @@ from nlp.preprocess import is_empty_answer, may_not_be_english, preprocess
 
 @pytest.mark.parametrize("text", ["n/a", "N/A", "No comment.", "no comments", "?", "idk", "as above", "Nothing",
                                   "  none  ", "N/a thanks", "See previous answer", "Nothing more to add thank you",
-                                  "no further comments", "Same as Q1", "Not at the moment", "None at this time"])
+                                  "no further comments", "Same as Q1", "Not at the moment", "None at this time",
+                                  "nothing really",
+                                  "If you would like to discuss these notes contact [NAME] on [PHONE] or [EMAIL]."])
 def test_non_answers_are_detected(text):
     assert is_empty_answer(text)
 
