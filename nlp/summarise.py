@@ -16,6 +16,7 @@ different statements: the weaker claim takes its next-best phrasing.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -622,6 +623,12 @@ def _same_words(a: set[str], b: set[str], slack: int = 2) -> bool:
     return small <= big and len(big - small) <= slack
 
 
+def _same_text(a: str, b: str) -> bool:
+    """The same answer typed again with a slip or two ("theer is never a space" / "nveer a space")."""
+    m = difflib.SequenceMatcher(None, a.casefold(), b.casefold(), autojunk=False)
+    return m.quick_ratio() >= 0.9 and m.ratio() >= 0.9
+
+
 def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, persons: Sequence[str],
                   n: int = 3, diversity: float = 0.35, statement: np.ndarray | None = None,
                   sources: Sequence[str] | None = None) -> list[int]:
@@ -631,7 +638,8 @@ def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, p
     much as closeness to the theme's centre when the statement's vector is given. Quotes with a
     redaction placeholder are never used (what is left of them can still point to someone: "ring
     [NAME]'s secretary"), even if a theme is left with fewer quotes; neither is one with the same
-    words as a quote already chosen give or take two ("Being listened to by the board - please").
+    words as a quote already chosen give or take two ("Being listened to by the board - please") or
+    but for typos ("theer is never a space" / "nveer a space").
     Very short answers ("Health and housing.") and rambling ones are held back; a new source is
     slightly preferred. Beyond the first, a quote must be at least QUOTE_MIN_SIMILARITY alike to
     the statement: "Training time that isn't taken out of my days off" (cosine 0.09) does not back
@@ -648,10 +656,11 @@ def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, p
     chosen: list[int] = []
     seen: set[str] = set()
     seen_src: set[str] = set()
-    for _ in range(min(n, len(texts))):
+    retyped: set[int] = set()  # the same words as a chosen quote but for typos: checked on the winner only
+    while len(chosen) < min(n, len(texts)):
         best, best_score = -1, -np.inf
         for i in order:
-            if i in chosen or persons[i] in seen or n_words[i] < 3 or has_ph[i]:
+            if i in chosen or i in retyped or persons[i] in seen or n_words[i] < 3 or has_ph[i]:
                 continue
             if chosen and to_statement[i] < QUOTE_MIN_SIMILARITY:  # the best quote always; others must back it
                 continue
@@ -665,6 +674,9 @@ def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, p
                 best, best_score = i, s
         if best < 0:
             break
+        if any(_same_text(texts[best], texts[j]) for j in chosen):
+            retyped.add(best)
+            continue
         chosen.append(best)
         seen.add(persons[best])
         if sources is not None:

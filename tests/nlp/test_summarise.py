@@ -435,3 +435,14 @@ def test_quotes_after_the_first_must_back_the_statement():
     statement = embed([texts[0]])[0]
     chosen = select_quotes(texts, emb, centroid, ["a", "b", "c"], n=3, statement=statement)
     assert chosen == [0, 1]  # not "Training time …": cosine 0.11 to the statement
+
+
+def test_the_same_answer_typed_with_slips_is_quoted_once():
+    texts = ["Parking at the hospital is expensive and there is never a space.",
+             "parking at the hospital is expensive and theer is never a space",
+             "parking at the hospitl is expensive and there is nveer a space",
+             "Free parking for patients who come every week for treatment.",
+             "The car park at the Infirmary is full by nine in the morning."]
+    st = summarise_theme(0, theme(texts), embed(texts), ["parking", "hospital"], embed)
+    quoted = [q["text"].casefold() for q in st.quotes]
+    assert sum("expensive" in q for q in quoted) == 1, quoted
