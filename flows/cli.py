@@ -453,7 +453,12 @@ def cmd_report(args, ws) -> int:
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown:
         raise UserError(f"unknown report format(s) {', '.join(unknown)}: choose from {', '.join(FORMATS)}")
-    resolve_taxonomy(args.taxonomy, ws.home)
+    tax = resolve_taxonomy(args.taxonomy, ws.home)
+    from flows.store import connect, reader_path, require_classified
+
+    if ws.db_path.exists():
+        with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
+            require_classified(con, tax.id)
     for path in report_flow(str(ws.home), args.taxonomy, formats):
         print(f"report: {path}")
     return 0

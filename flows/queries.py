@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from flows.settings import Workspace, min_group_size, resolve_taxonomy
-from flows.store import cached_embeddings, connect, reader_path
+from flows.store import cached_embeddings, connect, reader_path, require_classified
 from nlp.attribution import Disclosure, attribution, facets
 from nlp.embed import MODEL_VERSION, embed
 from nlp.preprocess import may_not_be_english
@@ -68,6 +68,7 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, s
         raise ValueError(f"{code} is the catch-all for answers that say nothing about health and care: it has "
                          "no themes, so no quotes; `engage export responses` lists its answers")
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
+        require_classified(con, tax.id)
         has_sentiment = has_table(con, "sentiments")
         if sentiment and not has_sentiment:
             raise FileNotFoundError("no sentiment predictions yet: run `engage run` first")

@@ -14,7 +14,7 @@ from flows.files import atomic_write_bytes, atomic_write_text
 from flows.report_docx import render_docx, sentiment_line
 from flows.report_html import classifier_note, people_by_source, quotes_note, render_html, totals_note
 from flows.settings import min_group_size, resolve_taxonomy, workspace
-from flows.store import connect, reader_path
+from flows.store import connect, reader_path, require_classified
 from nlp.preprocess import may_not_be_english
 
 FORMATS = ("md", "json", "html", "docx")
@@ -25,6 +25,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
     ws = workspace(home)
     tax = resolve_taxonomy(taxonomy, ws.home)
     with connect(db_path or ws.db_path, read_only=True) as con:
+        require_classified(con, tax.id)
         themes = con.execute("SELECT code, detail FROM themes WHERE taxonomy_id = ? ORDER BY code, rank",
                              [tax.id]).fetchall()
         counts = dict(con.execute(

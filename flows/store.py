@@ -139,6 +139,16 @@ def reader_path(db_path: Path, snapshot_path: Path) -> Path:
     return snapshot_path if snapshot_path.exists() else db_path
 
 
+def require_classified(con: duckdb.DuckDBPyConnection, taxonomy_id: str) -> None:
+    """A clear error, not an empty report, for a taxonomy this working area has never run while it
+    has run another (`engage report` without --taxonomy in a working area of another system)."""
+    done = [t for (t,) in con.execute("SELECT DISTINCT taxonomy_id FROM predictions ORDER BY 1").fetchall()]
+    if done and taxonomy_id not in done:
+        raise FileNotFoundError(f"taxonomy {taxonomy_id} has not been run in this working area; it has results "
+                                f"for {', '.join(done)}: add --taxonomy {done[0]} (or run `engage run --taxonomy "
+                                f"{taxonomy_id}` first)")
+
+
 def cached_embeddings(con: duckdb.DuckDBPyConnection, hashes: list[str], model: str) -> dict[str, np.ndarray]:
     if not hashes:
         return {}

@@ -298,6 +298,12 @@ def test_quotes_and_report_commands(home, capsys):
     assert "no themes, so no quotes" in capsys.readouterr().err
     assert main(["--home", str(home), "report", "--format", "md"]) == 0
     assert "they-said.md" in capsys.readouterr().out
+    # Another system's taxonomy, never run here: a clear error, not a report of zeros.
+    for command in (["report", "--format", "md"], ["quotes"]):
+        assert main(["--home", str(home), *command, "--taxonomy", "cumbria-system-objectives"]) == 1
+        err = capsys.readouterr().err
+        assert "cumbria-system-objectives has not been run" in err and "--taxonomy north-cumbria-2019-2024" in err
+    assert not (home / "reports/cumbria-system-objectives").exists()
 
 
 def test_quotes_filters_search_and_docx(home, capsys, tmp_path):
