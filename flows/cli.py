@@ -408,7 +408,9 @@ def themes_summary(themes: dict) -> str:
 def model_summary(r: dict) -> str:
     """One line on the classifier, with the change in cross-validated F1 when it was retrained."""
     state = "retrained" if r["trained"] else "up to date"
+    prev = r.get("previous") or {}
     if r.get("mode") == "zero-shot":
+        state = "set up" if r["trained"] else "unchanged"
         return (f"classifier for {r['taxonomy_id']} {state}: zero-shot from the category titles and descriptions "
                 f"({r['n_train']} different labelled answers so far; a trained model takes over from "
                 f"{r['min_labelled']}: add labels with `engage train --labels FILE.csv` or `engage review import`)")
@@ -418,8 +420,10 @@ def model_summary(r: dict) -> str:
                 f"its F1 is measured once {r['min_labelled']} answers are labelled (`engage review export`)")
     line = (f"classifier for {r['taxonomy_id']} {state}: {r['n_train']} labelled answers{examples}, cross-validated "
             f"on the labelled answers: micro F1 {r['oof_micro_f1']:.3f}, macro F1 {r['oof_macro_f1']:.3f}")
-    prev = r.get("previous") or {}
-    if r["trained"] and prev.get("oof_macro_f1") is not None:
+    if r["trained"] and prev.get("mode") == "zero-shot":
+        line += (". It replaces the zero-shot start: answers were classified again, so counts and themes move "
+                 "because of that, not because people said something new (changes.md)")
+    elif r["trained"] and prev.get("oof_macro_f1") is not None:
         line += (f" (was {prev['oof_micro_f1']:.3f} / {prev['oof_macro_f1']:.3f} with {prev['n_train']} answers; "
                  f"macro {r['oof_macro_f1'] - prev['oof_macro_f1']:+.3f})")
     return line

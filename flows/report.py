@@ -5,6 +5,7 @@ Reports are rebuilt from the database alone (no model work), and written atomica
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 from prefect import flow, task
@@ -106,6 +107,10 @@ def build_changes(home: str, taxonomy: str | None, db_path: Path | None = None) 
                          "related FROM theme_changes WHERE taxonomy_id = ? AND run_at = (SELECT max(run_at) FROM "
                          "theme_changes WHERE taxonomy_id = ?) ORDER BY code, change, theme_id",
                          [tax.id, tax.id]).df()
+        # Was the classifier retrained at this run (after the run before it finished)? Then the
+        # changes below may be re-classification rather than new answers.
+        before = con.execute("SELECT max(finished_at) FROM runs WHERE taxonomy_id = ? AND status = 'completed' "
+                             "AND finished_at < ?", [tax.id, df["run_at"].iat[0]]).fetchone()[0] if len(df) else None
     events = []
     for r in df.to_dict("records"):
         e = {k: (None if v != v else v) for k, v in r.items() if k not in ("run_at", "related")}
@@ -113,11 +118,26 @@ def build_changes(home: str, taxonomy: str | None, db_path: Path | None = None) 
             e["to_themes" if e["change"] == "vanished" else "from_themes"] = json.loads(r["related"])
         events.append(e)
     run_at = df["run_at"].iat[0].isoformat(timespec="seconds") if len(df) else None
-    return {"taxonomy": tax.id, "run_at": run_at, "changes": events}
+    meta_path = ws.models / tax.id / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    retrained = None
+    if before is not None and meta.get("trained_at") and \
+            datetime.fromisoformat(meta["trained_at"]).replace(tzinfo=None) > before:
+        prev = meta.get("previous") or {}
+        retrained = {"mode": meta.get("mode"), "n_labelled": meta.get("n_train"),
+                     "previous_mode": prev.get("mode"), "previous_n_labelled": prev.get("n_train")}
+    return {"taxonomy": tax.id, "run_at": run_at, "classifier_retrained": retrained, "changes": events}
 
 
 def render_changes(doc: dict) -> str:
     lines = [f"# Theme changes at the run of {doc['run_at'] or '(no run yet)'}", ""]
+    if r := doc.get("classifier_retrained"):
+        def model(mode, n):
+            return "zero-shot" if mode == "zero-shot" else f"trained on {n} labelled answers"
+        was = f" (was {model(r['previous_mode'], r['previous_n_labelled'])})" if r.get("previous_mode") else ""
+        lines += [f"The classifier changed at this run: now {model(r['mode'], r['n_labelled'])}{was}. Every answer "
+                  "was classified again, so a theme that is new, gone, grown or shrunk below may show the new "
+                  "classification rather than what people said.", ""]
     changed = [e for e in doc["changes"] if e["change"] != "unchanged"]
     if not changed:
         return "\n".join(lines + ["No theme changed since the previous run.", ""])

@@ -257,7 +257,9 @@ def test_a_small_addition_keeps_last_runs_themes_and_refit_starts_afresh(home, t
     # A theme the refit numbered afresh says where its answers were; one gone, where they went.
     from flows.report import build_changes
 
-    changes = build_changes(str(other), None)["changes"]
+    doc = build_changes(str(other), None)
+    assert doc["classifier_retrained"] is None  # the same model since the run before
+    changes = doc["changes"]
     assert {e["theme_id"] for e in changes if e["change"] != "vanished"} == now
     for e in changes:
         assert ("from_themes" in e) <= (e["change"] == "new") and ("to_themes" in e) <= (e["change"] == "vanished")
@@ -427,6 +429,9 @@ def test_review_round_trip_retrains_and_reports_the_f1_change(home, tmp_path, ca
     main(["--home", str(home), "run"])
     out = capsys.readouterr().out
     assert "retrained" in out and "was " in out and "macro" in out
+    # changes.md says the classifier changed at this run, before the theme changes it may explain.
+    changes = (home / "reports/north-cumbria-2019-2024/changes.md").read_text()
+    assert "The classifier changed at this run: now trained on" in changes
 
 
 def test_inbox_reports_double_submissions_and_mappings(tmp_path, prefect_harness, capsys):

@@ -176,6 +176,12 @@ def test_changes_say_where_a_new_theme_s_answers_were_and_a_vanished_one_s_went(
     md = render_changes(doc)
     assert "| AIM2-9 | new | 0 | 12 | Respite for carers; its answers were in AIM2-3 “Listen to patients and carers” (75%) |" in md
     assert "Listen to patients and carers; its answers are now in AIM2-9 “Respite for carers” (50%) |" in md
+    assert "classifier changed" not in md
+    # A run that replaced the zero-shot start with a trained model says so before the changes.
+    doc["classifier_retrained"] = {"mode": "trained", "n_labelled": 60, "previous_mode": "zero-shot",
+                                   "previous_n_labelled": 0}
+    assert ("The classifier changed at this run: now trained on 60 labelled answers (was zero-shot). Every answer "
+            "was classified again") in render_changes(doc)
 
 
 def test_chart_labels_fit_left_of_their_bars_in_a_real_browser(tmp_path):

@@ -117,3 +117,15 @@ def test_written_examples_train_but_are_neither_counted_nor_scored(tmp_path, pre
     pred = clf.decide(clf.oof_scores_[-60:])
     has = Y.sum(axis=0) > 0
     assert r["oof_macro_f1"] == pytest.approx(f1_score(Y[:, has], pred[:, has], average="macro", zero_division=0))
+
+
+def test_the_console_says_when_a_trained_model_replaces_the_zero_shot_start():
+    from flows.cli import model_summary
+
+    base = {"taxonomy_id": "t", "n_train": 60, "n_examples": 0, "min_labelled": 50}
+    first = model_summary({**base, "trained": True, "mode": "zero-shot", "n_train": 0})
+    assert "set up: zero-shot" in first and "retrained" not in first
+    assert "unchanged: zero-shot" in model_summary({**base, "trained": False, "mode": "zero-shot"})
+    switched = model_summary({**base, "trained": True, "mode": "trained", "oof_micro_f1": 0.58, "oof_macro_f1": 0.53,
+                              "previous": {"mode": "zero-shot", "n_train": 0, "oof_micro_f1": None, "oof_macro_f1": None}})
+    assert "It replaces the zero-shot start" in switched and "not because people said something new" in switched
