@@ -673,6 +673,13 @@ def _detect(source: _Input, name: str) -> str:
     if _JSON_START.match(peek):
         raise IngestError(f"{name} is a JSON data file, not a CSV or Excel export. Download the responses "
                           "from the survey tool as CSV or Excel (.xlsx) and drop that file in instead.")
+    # Named as a document but holding none of its bytes: a broken download or copy, not a one-line
+    # CSV ("has column headings but no responses" would send the officer astray). A CSV saved with a
+    # spreadsheet's name is common and is still read as the CSV it is.
+    named = {".pdf": "a PDF", ".docx": "a Word document", ".doc": "a Word document"}
+    if suffix in named:
+        raise IngestError(f"{name} could not be opened as {named[suffix]}: its contents are not {named[suffix]}'s "
+                          f"(it may be damaged, or only part of it was copied). {_REDOWNLOAD}")
     return "csv"
 
 

@@ -213,3 +213,10 @@ def test_an_oversized_report_is_refused_without_being_parsed() -> None:
     message = refusal(data, "scanned_minutes.pdf")
     assert "larger than any report this tool reads" in message
     assert_plain_english(message, "scanned_minutes.pdf", b"")
+
+
+@pytest.mark.parametrize("name, what", [("minutes.pdf", "a PDF"), ("notes.docx", "a Word document")])
+def test_a_document_whose_bytes_are_not_one_says_so(name: str, what: str) -> None:
+    """A 1-byte 'bad.pdf' was quarantined as 'has column headings but no responses'."""
+    with pytest.raises(IngestError, match=f"could not be opened as {what}: its contents are not"):
+        read_export(b"%", name, "public")
