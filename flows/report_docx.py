@@ -7,7 +7,7 @@ import io
 from docx import Document
 from docx.shared import Pt
 
-from flows.report_html import SOURCE_NAMES, classifier_note, quotes_note, totals_note
+from flows.report_html import classifier_note, people_by_source, quotes_note, totals_note
 
 SOURCES = ("public", "staff", "healthwatch", "partner")
 SOURCE_HEADINGS = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
@@ -41,18 +41,21 @@ def render_docx(report: dict) -> bytes:
         for s in c["statements"]:
             doc.add_paragraph(s["text"], style="List Bullet")
         doc.add_heading("Evidence", level=2)
-        table = doc.add_table(rows=1, cols=2 + len(SOURCES))
+        # A column per source that took part: no column of zeros for a survey nobody ran.
+        present = [x for x in SOURCES if report["totals"]["by_source"].get(x)] or list(SOURCES)
+        table = doc.add_table(rows=1, cols=2 + len(present))
         table.style = "Table Grid"
-        for cell, text in zip(table.rows[0].cells, ["Statement", "People", *(SOURCE_HEADINGS[s] for s in SOURCES)]):
+        for cell, text in zip(table.rows[0].cells, ["Statement", "People", *(SOURCE_HEADINGS[s] for s in present)]):
             cell.text = text
             cell.paragraphs[0].runs[0].bold = True
         for s in c["statements"]:
             cells = table.add_row().cells
-            for cell, text in zip(cells, [s["text"], str(s["n"]), *(str(s["by_source"].get(x, 0)) for x in SOURCES)]):
+            for cell, text in zip(cells, [s["text"], str(s["n"]), *(str(s["by_source"].get(x, 0)) for x in present)]):
                 cell.text = text
         for s in c["statements"]:
             doc.add_heading(s["text"], level=3)
-            doc.add_paragraph(f"Raised by {s['n']} {'person' if s['n'] == 1 else 'people'}."
+            doc.add_paragraph(f"Raised by {s['n']} {'person' if s['n'] == 1 else 'people'} "
+                              f"({people_by_source(s['by_source'])})."
                               + (f" Their tone: {sentiment_line(s['by_sentiment'])}." if s.get("by_sentiment") else ""))
             for q in s["quotes"]:
                 _quote(doc, q)

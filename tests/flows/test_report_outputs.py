@@ -162,6 +162,9 @@ def test_docx_uses_word_styles_and_holds_the_evidence():
     assert all("public survey, CA28, 65–74" in q for q in quotes)
     assert d.tables[0].style.name == "Table Grid"
     assert [c.text for c in d.tables[0].rows[1].cells[:3]] == ["Free parking at the hospital", "4", "3"]
+    # Columns only for the sources that took part (public and staff here), and the split beside each count.
+    assert [c.text for c in d.tables[0].rows[0].cells] == ["Statement", "People", "Public", "Staff"]
+    assert any(t.startswith("Raised by 4 people (3 public") for s, t in styles)
     assert ("Normal", "Nobody raised this in the answers analysed.") in styles
 
 
