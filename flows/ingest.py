@@ -106,14 +106,16 @@ def add_to_store(ws: Workspace, data: bytes, name: str, source: str | None, mapp
     again (even under another name) changes nothing, except that a column mapping given now
     replaces the one kept (and the file is read again with it)."""
     digest = sha256(data)
-    suffix = Path(name).suffix.lower()
-    target = ws.store / digest[:2] / f"{digest}{suffix}"
-    meta = target.with_name(f"{digest}.meta.json")
+    meta = ws.store / digest[:2] / f"{digest}.meta.json"
+    if meta.exists():  # the same bytes under another name (even another extension): the copy kept first
+        target = meta.with_name(digest + json.loads(meta.read_text(encoding="utf-8"))["suffix"])
+    else:
+        target = meta.with_name(digest + Path(name).suffix.lower())
     if not target.exists():
         atomic_write_bytes(target, data)
     stored = json.loads(meta.read_text(encoding="utf-8")) if meta.exists() else None
     if stored is None or (mapping and mapping != stored.get("mapping")):
-        kept = stored or {"source_file": name, "source": source, "suffix": suffix, "sha256": digest}
+        kept = stored or {"source_file": name, "source": source, "suffix": target.suffix, "sha256": digest}
         atomic_write_text(meta, json.dumps({**kept, "source": kept.get("source") or source, "mapping": mapping},
                                            indent=2))
     stored = json.loads(meta.read_text(encoding="utf-8"))

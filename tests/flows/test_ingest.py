@@ -92,3 +92,18 @@ def test_a_column_left_out_is_noted_and_the_mapping_the_note_suggests_reads_the_
     import flows.ingest as fi
     fi.ingest_flow(str(home))
     assert answers(home) == 80
+
+
+def test_the_same_bytes_under_another_extension_are_stored_once(tmp_path, prefect_harness):
+    """A user's renamed copy ('forms export copy.csv' of an .xlsx) left a second copy in the store."""
+    from flows.cli import main
+
+    home = make_home(tmp_path, with_labels=False)
+    data = "Response ID,What should we do over the next five years?\n1,More GP appointments in the evenings please\n"
+    first, copy = tmp_path / "survey.csv", tmp_path / "survey copy.txt"
+    first.write_text(data)
+    copy.write_text(data)
+    assert main(["--home", str(home), "ingest", str(first), "--source", "public"]) == 0
+    assert main(["--home", str(home), "ingest", str(copy), "--source", "public"]) == 0
+    stored = [p.name for p in (home / "data/raw/store").rglob("*") if p.is_file()]
+    assert len(stored) == 2 and sum(n.endswith(".meta.json") for n in stored) == 1 and answers(home) == 1
