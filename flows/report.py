@@ -47,6 +47,9 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         by_source = {src: people for src, people, _ in per_source}
         answers_by_source = {src: n for src, _, n in per_source}
         # Blank, "n/a", "none" and the like are answers nobody can quote or count towards anything.
+        # Notes taken at events (a Word or PDF report) count one person each, though one may report several.
+        noted = con.execute("SELECT count(*) FROM answers a JOIN files f USING (file_hash) WHERE a.duplicate_of IS "
+                            "NULL AND NOT a.is_empty AND f.layout = 'document'").fetchone()[0]
         # Answers in another language are counted, but read by English-only models: say how many.
         not_english = sum(may_not_be_english(t) for (t,) in con.execute(
             "SELECT text FROM answers WHERE duplicate_of IS NULL AND NOT is_empty").fetchall())
@@ -91,7 +94,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         "totals": {"answers": totals[0], "people": totals[1], "empty_answers": totals[2],
                    "by_source": by_source, "answers_by_source": answers_by_source,
                    "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0,
-                   "not_english": not_english,
+                   "not_english": not_english, "event_notes": noted,
                    "said_something": {"answers": sum(n for *_, n in said), "people": sum(p for _, p, _ in said),
                                       "by_source": {src: p for src, p, _ in said}}},
         "files": files, "categories": categories,

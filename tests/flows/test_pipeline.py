@@ -461,10 +461,11 @@ def test_inbox_reports_double_submissions_and_mappings(tmp_path, prefect_harness
     assert con.execute("SELECT DISTINCT source FROM answers WHERE source_file LIKE '%.docx'").fetchall() == [("healthwatch",)]
     meta = json.loads(con.execute("SELECT metadata FROM answers WHERE source_file LIKE '%.docx' LIMIT 1").fetchone()[0])
     assert "Venue" in meta or "Event" in meta
+    assert con.execute("SELECT layout FROM files WHERE source_file LIKE '%.docx'").fetchone()[0] == "document"
     con.close()
     assert main(["--home", str(home), "inspect", str(fx / "double_submissions.csv")]) == 0
     out = capsys.readouterr().out
-    assert "double submissions flagged" in out and "Q2. What should we do" in out
+    assert "double submission" in out and "flagged" in out and "Q2. What should we do" in out
     assert main(["--home", str(home), "inspect", str(fx / "no_free_text.csv")]) == 1
     assert "no_free_text.csv" in capsys.readouterr().err
 
