@@ -166,9 +166,16 @@ def _strip(text: str) -> str:
 _PICTOGRAPHS = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+")
 
 
+# "its a worry", "its not fair": "it's", as a printed statement must read; "its staff" stays.
+_ITS_IS = re.compile(r"\b([Ii])ts (?=(?:a|an|the|not|so|too|very|all|just|been|getting|going|always|never|really|"
+                     r"about|like|hard|impossible|ridiculous|disgraceful|terrible|awful|time|only|no|what)\b)")
+
+
 def clean_clause(text: str) -> str:
-    """Strip fillers and trailing punctuation, fix the voice, drop emoji, capitalise: a printable phrase."""
+    """Strip fillers and trailing punctuation, fix the voice and "its a", drop emoji, capitalise: a
+    printable phrase."""
     t = to_collective_voice(_strip(" ".join(_PICTOGRAPHS.sub(" ", text).split())))
+    t = _ITS_IS.sub(r"\1t's ", t)
     return t[:1].upper() + t[1:] if t else t
 
 

@@ -307,6 +307,13 @@ def test_a_long_clause_is_not_cut_inside_a_list():
         "Fix the GP phones first, then we can talk about apps and video calls and all the rest of it")
 
 
+def test_its_is_put_right_in_a_statement():
+    """A user's report printed "… its a worry …"."""
+    assert clean_clause("its a worry for all of us") == "It's a worry for all of us"
+    assert clean_clause("Its not fair on families") == "It's not fair on families"
+    assert clean_clause("the ward and its staff are brilliant") == "The ward and its staff are brilliant"
+
+
 def test_lower_case_contractions_and_frankness_are_put_right():
     assert clean_clause("To be honest ADHD assessment waiting lists for adults are over five years") == \
         "ADHD assessment waiting lists for adults are over five years"
