@@ -84,10 +84,12 @@ def test_every_format_says_how_many_people_said_something():
     assert "say something" not in render_markdown(doc)
     doc["totals"]["not_english"] = 2
     doc["totals"]["event_notes"] = 17
+    doc["totals"]["other"] = 4
     for text in (render_markdown(doc), render_html(doc),
                  "\n".join(p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs)):
         assert "2 answers may not be in English" in " ".join(text.split())
         assert "Each of the 17 notes taken at events counts as one person" in " ".join(text.split())
+        assert "4 answers are about none of the categories below" in " ".join(text.split())
 
 
 NOTE = "'Q2. Anything else?' reads like written answers but repeats <a few> of them"
