@@ -61,7 +61,9 @@ def totals_note(doc: dict) -> str:
     if n := t.get("not_english"):
         out += (f" {n} answer{'s' if n != 1 else ''} may not be in English: counted, but the analysis reads "
                 "English only, so have them translated.")
-    return out + " Counts are people, not answers."
+    return out + (" Counts are people, not answers. Each statement names a group of similar answers in the words "
+                  "of the one nearest its middle; \u201craised by\u201d counts the people in that group, who may have "
+                  "put it differently or raised a related point.")
 
 
 def quotes_note(doc: dict) -> str:

@@ -90,6 +90,8 @@ def test_every_format_says_how_many_people_said_something():
         assert "2 answers may not be in English" in " ".join(text.split())
         assert "Each of the 17 notes taken at events counts as one person" in " ".join(text.split())
         assert "4 answers are about none of the categories below" in " ".join(text.split())
+        # What a count under a statement means, so nobody reads it as that many people using those words.
+        assert "\u201craised by\u201d counts the people in that group" in " ".join(text.split())
 
 
 NOTE = "'Q2. Anything else?' reads like written answers but repeats <a few> of them"
