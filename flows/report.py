@@ -13,7 +13,7 @@ from prefect.cache_policies import NONE
 
 from flows.files import atomic_write_bytes, atomic_write_text
 from flows.report_docx import render_docx, sentiment_line
-from flows.report_html import classifier_note, people_by_source, quotes_note, render_html, totals_note
+from flows.report_html import category_note, classifier_note, people_by_source, quotes_note, render_html, totals_note
 from flows.settings import min_group_size, resolve_taxonomy, workspace
 from flows.store import connect, reader_path, require_classified
 from nlp.preprocess import may_not_be_english
@@ -80,8 +80,11 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
                        "quotes": [{**q, "ref": f"{d['theme_id']}.{k}"} for k, q in enumerate(d["quotes"], 1)],
                        "answers": d["answers"]}
                       for d in by_code.get(c.code, [])]
+        in_statements = {(a["source_file"], a["respondent_id"]) for st in statements for a in st["answers"]}
+        n_people = int(people.get(c.code, 0))
         categories.append({"code": c.code, "title": c.title, "kind": c.kind,
-                           "n_responses": int(counts.get(c.code, 0)), "n_people": int(people.get(c.code, 0)),
+                           "n_responses": int(counts.get(c.code, 0)), "n_people": n_people,
+                           "n_people_in_no_statement": max(0, n_people - len(in_statements)),
                            "statements": statements})
     return {
         "taxonomy": {"id": tax.id, "title": tax.title}, "heading": tax.summary_heading,
@@ -166,7 +169,7 @@ def render_markdown(doc: dict) -> str:
         lines += [note, ""]
     for c in doc["categories"]:
         lines += [f"## {c['code']}: {c['title']}", "",
-                  f"{c['n_responses']} answers from {c['n_people']} people speak to this.", ""]
+                  category_note(c), ""]
         if not c["statements"]:
             lines += ["Nobody raised this in the answers analysed.", ""]
             continue

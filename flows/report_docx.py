@@ -7,7 +7,7 @@ import io
 from docx import Document
 from docx.shared import Pt
 
-from flows.report_html import classifier_note, people_by_source, quotes_note, totals_note
+from flows.report_html import category_note, classifier_note, people_by_source, quotes_note, totals_note
 
 SOURCES = ("public", "staff", "healthwatch", "partner")
 SOURCE_HEADINGS = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
@@ -32,7 +32,7 @@ def render_docx(report: dict) -> bytes:
         doc.add_paragraph(note)
     for c in report["categories"]:
         doc.add_heading(f"{c['code']}: {c['title']}", level=1)
-        doc.add_paragraph(f"{c['n_responses']} answers from {c['n_people']} people speak to this.")
+        doc.add_paragraph(category_note(c))
         if not c["statements"]:
             doc.add_paragraph("Nobody raised this in the answers analysed.")
             continue

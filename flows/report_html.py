@@ -66,6 +66,16 @@ def totals_note(doc: dict) -> str:
                   "put it differently or raised a related point.")
 
 
+def category_note(c: dict) -> str:
+    """How many answers and people speak to a category, and how many of those people are in none of
+    its statements (their points were too far from every group to join one)."""
+    out = f"{c['n_responses']} answers from {c['n_people']} people speak to this."
+    if (n := c.get("n_people_in_no_statement")) and c.get("statements"):
+        out += (f" {n} of them made {'points' if n > 1 else 'a point'} close to none of the statements below; "
+                "engage export responses lists their answers, with no theme.")
+    return out
+
+
 def quotes_note(doc: dict) -> str:
     """What every format says of its quotes under the totals: how they protect the people quoted."""
     n = (doc.get("disclosure") or {}).get("min_group_size", 1)
@@ -138,4 +148,5 @@ def render_html(doc: dict) -> str:
     return env.get_template("they-said.html.j2").render(doc=doc, charts=charts, script=script,
                                                         classifier_note=classifier_note(doc),
                                                         quotes_note=quotes_note(doc), totals_note=totals_note(doc),
+                                                        category_note=category_note,
                                                         script_hash=script_hash, source_names=SOURCE_NAMES)

@@ -85,11 +85,13 @@ def test_every_format_says_how_many_people_said_something():
     doc["totals"]["not_english"] = 2
     doc["totals"]["event_notes"] = 17
     doc["totals"]["other"] = 4
+    doc["categories"][0]["n_people_in_no_statement"] = 2
     for text in (render_markdown(doc), render_html(doc),
                  "\n".join(p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs)):
         assert "2 answers may not be in English" in " ".join(text.split())
         assert "Each of the 17 notes taken at events counts as one person" in " ".join(text.split())
         assert "4 answers are about none of the categories below" in " ".join(text.split())
+        assert "2 of them made points close to none of the statements below" in " ".join(text.split())
         # What a count under a statement means, so nobody reads it as that many people using those words.
         assert "\u201craised by\u201d counts the people in that group" in " ".join(text.split())
 
