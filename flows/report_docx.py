@@ -7,7 +7,7 @@ import io
 from docx import Document
 from docx.shared import Pt
 
-from flows.report_html import category_note, classifier_note, people_by_source, quotes_note, totals_note
+from flows.report_html import category_note, classifier_note, keyword_note, people_by_source, quotes_note, totals_note
 
 SOURCES = ("public", "staff", "healthwatch", "partner")
 SOURCE_HEADINGS = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
@@ -36,10 +36,14 @@ def render_docx(report: dict) -> bytes:
         if not c["statements"]:
             doc.add_paragraph("Nobody raised this in the answers analysed.")
             continue
-        head = doc.add_paragraph()
-        head.add_run(report["heading"]).bold = True
-        for s in c["statements"]:
-            doc.add_paragraph(s["text"], style="List Bullet")
+        said = [s for s in c["statements"] if not s.get("named_by_keywords")]
+        if said:
+            head = doc.add_paragraph()
+            head.add_run(report["heading"]).bold = True
+            for s in said:
+                doc.add_paragraph(s["text"], style="List Bullet")
+        if note := keyword_note(c):
+            doc.add_paragraph(note)
         doc.add_heading("Evidence", level=2)
         # A column per source that took part: no column of zeros for a survey nobody ran.
         present = [x for x in SOURCES if report["totals"]["by_source"].get(x)] or list(SOURCES)

@@ -76,6 +76,19 @@ def category_note(c: dict) -> str:
     return out
 
 
+def keyword_note(c: dict) -> str | None:
+    """Groups of answers with no printable wording of their own are named by their keywords: they
+    are evidence below, not something people said, so they are left out of the "they said" list."""
+    named = [s for s in c.get("statements", []) if s.get("named_by_keywords")]
+    if not named:
+        return None
+    people = sum(s["n"] for s in named)
+    groups = f"{len(named)} group{'s' if len(named) > 1 else ''} of answers"
+    return (f"{groups} below ({people} {'person' if people == 1 else 'people'}) share no one wording that could "
+            "be printed as a statement: named by their keywords, they are not in the list above. Read their "
+            "quotes before using them.")
+
+
 def quotes_note(doc: dict) -> str:
     """What every format says of its quotes under the totals: how they protect the people quoted."""
     n = (doc.get("disclosure") or {}).get("min_group_size", 1)
@@ -148,5 +161,5 @@ def render_html(doc: dict) -> str:
     return env.get_template("they-said.html.j2").render(doc=doc, charts=charts, script=script,
                                                         classifier_note=classifier_note(doc),
                                                         quotes_note=quotes_note(doc), totals_note=totals_note(doc),
-                                                        category_note=category_note,
+                                                        category_note=category_note, keyword_note=keyword_note,
                                                         script_hash=script_hash, source_names=SOURCE_NAMES)

@@ -507,8 +507,18 @@ def fallback_statement(keywords: Sequence[str]) -> str:
         if len(kws) == 2:
             break
     if kws:
-        return clean_clause(f"Concerns and ideas about {' and '.join(kws)}")
-    return "Other points people raised"
+        return clean_clause(f"{KEYWORD_NAME} {' and '.join(kws)}")
+    return OTHER_POINTS
+
+
+KEYWORD_NAME, OTHER_POINTS = "Concerns and ideas about", "Other points people raised"
+
+
+def named_by_keywords(statement: str) -> bool:
+    """Whether a statement is `fallback_statement`'s name for a group with no printable wording of
+    its own: a label for the evidence, not something people said (the reports keep it out of the
+    "they said" list)."""
+    return statement.startswith(KEYWORD_NAME + " ") or statement == OTHER_POINTS
 
 
 def _names_nothing(word: str) -> bool:

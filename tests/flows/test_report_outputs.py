@@ -241,3 +241,21 @@ def test_every_format_says_how_answers_were_put_into_categories():
         assert "`" not in render_html(doc)  # no command syntax in what is printed
     assert "not yet agree" not in render_markdown(trained)
     assert "zero-shot" not in render_markdown(sample_doc())  # a document without the facts says nothing
+
+
+def test_a_group_named_by_its_keywords_is_evidence_not_a_statement():
+    """Both user tests found 'Concerns and ideas about exhausted and coping' among the printed statements."""
+    from flows.report import render_markdown
+
+    doc = sample_doc()
+    cat = doc["categories"][0]
+    cat["statements"][1] = {**cat["statements"][1], "text": "Concerns and ideas about exhausted and coping",
+                            "named_by_keywords": True}
+    md = render_markdown(doc)
+    assert "- Concerns and ideas about" not in md and "### Concerns and ideas about exhausted and coping" in md
+    assert "1 group of answers below" in md and "not in the list above" in md
+    html = render_html(doc)
+    assert "<li>Concerns and ideas about" not in html and "1 group of answers below" in html
+    styles = [(p.style.name, p.text) for p in Document(io.BytesIO(render_docx(doc))).paragraphs]
+    assert not any(s == "List Bullet" and t.startswith("Concerns") for s, t in styles)
+    assert any(t.startswith("1 group of answers below") for _, t in styles)

@@ -322,6 +322,14 @@ def test_lower_case_contractions_and_frankness_are_put_right():
     assert fallback_statement(["i'm grateful", "staff", "harbour"]) == "Concerns and ideas about staff and harbour"
 
 
+def test_a_name_from_keywords_is_known_as_one():
+    from nlp.summarise import named_by_keywords
+
+    assert named_by_keywords(fallback_statement(["manager", "forms"]))
+    assert named_by_keywords(fallback_statement([]))
+    assert not named_by_keywords("Concerns about parking at the Infirmary")
+
+
 def test_a_fallback_names_things_not_adverbs_or_contractions():
     """A user test's report printed "Concerns and ideas about actually and manager" and "... about
     chase and doesn't notify"."""
