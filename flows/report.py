@@ -13,7 +13,8 @@ from prefect.cache_policies import NONE
 
 from flows.files import atomic_write_bytes, atomic_write_text
 from flows.report_docx import render_docx, sentiment_line
-from flows.report_html import category_note, classifier_note, keyword_note, people_by_source, quotes_note, render_html, totals_note
+from flows.report_html import (category_note, classifier_note, keyword_note, people_by_source, reading_note, render_html,
+                               totals_note)
 from flows.settings import min_group_size, resolve_taxonomy, workspace
 from flows.store import connect, reader_path, require_classified
 from nlp.preprocess import may_not_be_english
@@ -166,7 +167,7 @@ def _theme_list(themes: list[dict]) -> str:
 
 
 def render_markdown(doc: dict) -> str:
-    lines = [f"# {doc['taxonomy']['title']}: what people said", "", f"{totals_note(doc)} {quotes_note(doc)}", ""]
+    lines = [f"# {doc['taxonomy']['title']}: what people said", "", totals_note(doc), "", reading_note(doc), ""]
     if note := classifier_note(doc):
         lines += [note, ""]
     for c in doc["categories"]:

@@ -7,7 +7,7 @@ import io
 from docx import Document
 from docx.shared import Pt
 
-from flows.report_html import category_note, classifier_note, keyword_note, people_by_source, quotes_note, totals_note
+from flows.report_html import category_note, classifier_note, keyword_note, people_by_source, reading_note, totals_note
 
 SOURCES = ("public", "staff", "healthwatch", "partner")
 SOURCE_HEADINGS = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
@@ -27,7 +27,8 @@ def render_docx(report: dict) -> bytes:
     doc = Document()
     doc.core_properties.title = f"{report['taxonomy']['title']}: what people said"
     doc.add_heading(f"{report['taxonomy']['title']}: what people said", level=0)
-    doc.add_paragraph(f"{totals_note(report)} {quotes_note(report)}")
+    doc.add_paragraph(totals_note(report))
+    doc.add_paragraph(reading_note(report))
     if note := classifier_note(report):
         doc.add_paragraph(note)
     for c in report["categories"]:

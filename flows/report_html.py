@@ -61,9 +61,14 @@ def totals_note(doc: dict) -> str:
     if n := t.get("not_english"):
         out += (f" {n} answer{'s' if n != 1 else ''} may not be in English: counted, but the analysis reads "
                 "English only, so have them translated.")
-    return out + (" Counts are people, not answers. Each statement names a group of similar answers in the words "
-                  "of the one nearest its middle; \u201craised by\u201d counts the people in that group, who may have "
-                  "put it differently or raised a related point.")
+    return out
+
+
+def reading_note(doc: dict) -> str:
+    """How to read the counts, statements and quotes: printed under the totals in every format."""
+    return ("Counts are people, not answers. Each statement names a group of similar answers in the words of the "
+            "one nearest its middle; \u201craised by\u201d counts the people in that group, who may have put it "
+            f"differently or raised a related point. {quotes_note(doc)}")
 
 
 def category_note(c: dict) -> str:
@@ -160,6 +165,6 @@ def render_html(doc: dict) -> str:
     charts = {c["code"]: theme_chart(c["statements"]) for c in doc["categories"]}
     return env.get_template("they-said.html.j2").render(doc=doc, charts=charts, script=script,
                                                         classifier_note=classifier_note(doc),
-                                                        quotes_note=quotes_note(doc), totals_note=totals_note(doc),
+                                                        reading_note=reading_note(doc), totals_note=totals_note(doc),
                                                         category_note=category_note, keyword_note=keyword_note,
                                                         script_hash=script_hash, source_names=SOURCE_NAMES)
