@@ -76,8 +76,7 @@ def category_note(c: dict) -> str:
     its statements (their points were too far from every group to join one)."""
     out = f"{c['n_responses']} answers from {c['n_people']} people speak to this."
     if (n := c.get("n_people_in_no_statement")) and c.get("statements"):
-        out += (f" {n} of them made {'points' if n > 1 else 'a point'} close to none of the statements below; "
-                "engage export responses lists their answers, with no theme.")
+        out += f" {n} of them made {'points' if n > 1 else 'a point'} close to none of the statements below."
     return out
 
 
