@@ -315,6 +315,8 @@ def _print_ingest(result: dict, ws) -> int:
             print(f"{r['status']:>10}  {r['file']}  ({r.get('answers', 0)} answers)")
             for note in r.get("notes") or []:
                 print(f"            note: {note}")
+    for c in result.get("renamed_copies") or []:
+        print(f"{c['file']} is the same file as {c['same_as']}, already in: nothing new to read")
     # Both counts are of the whole working area (every export so far), not of this command's files.
     if result.get("copies"):
         print(f"in all exports: {_answers(result['copies'])} in more than one export, counted once")

@@ -50,6 +50,7 @@ class RawFile:
     name: str
     source: str | None
     mapping: dict | None = None
+    dropped_as: str | None = None  # the name a copy of an export already in the store was dropped under
 
 
 def discover(ws: Workspace) -> list[RawFile]:
@@ -119,7 +120,8 @@ def add_to_store(ws: Workspace, data: bytes, name: str, source: str | None, mapp
         atomic_write_text(meta, json.dumps({**kept, "source": kept.get("source") or source, "mapping": mapping},
                                            indent=2))
     stored = json.loads(meta.read_text(encoding="utf-8"))
-    return RawFile(target, stored["source_file"], stored.get("source"), stored.get("mapping"))
+    return RawFile(target, stored["source_file"], stored.get("source"), stored.get("mapping"),
+                   name if name != stored["source_file"] else None)
 
 
 def collect_inbox(ws: Workspace) -> list[RawFile]:
@@ -431,10 +433,12 @@ def ingest_flow(home: str, paths: list[str] | None = None, source: str | None = 
     ws = workspace(home).ensure()
     logger = get_run_logger()
     if paths:
-        targets = [add_to_store(ws, Path(p).read_bytes(), Path(p).name, source, mapping) for p in paths]
+        targets = added = [add_to_store(ws, Path(p).read_bytes(), Path(p).name, source, mapping) for p in paths]
     else:
-        collect_inbox(ws)
+        added = collect_inbox(ws)
         targets = discover(ws)
+    # "Survey export (1).csv" holding the bytes of "Survey export.csv": said, not silently absorbed.
+    renamed = [{"file": f.dropped_as, "same_as": f.name} for f in added if f.dropped_as]
     if encode_next and anything_to_read(ws, targets):
         preload_encoder()
     with stage("read + redact") as st:
@@ -450,4 +454,4 @@ def ingest_flow(home: str, paths: list[str] | None = None, source: str | None = 
         logger.info("%s: %s (%s answers)", r["file"], r["status"], r.get("answers", 0))
     return {"files": results, "duplicates": dup["copies"] + dup["double_submissions"],
             "copies": dup["copies"], "double_submissions": dup["double_submissions"], "segmented": n_seg,
-            "recut": recut, "empty_flags_changed": reflagged}
+            "recut": recut, "empty_flags_changed": reflagged, "renamed_copies": renamed}

@@ -94,7 +94,7 @@ def test_a_column_left_out_is_noted_and_the_mapping_the_note_suggests_reads_the_
     assert answers(home) == 80
 
 
-def test_the_same_bytes_under_another_extension_are_stored_once(tmp_path, prefect_harness):
+def test_the_same_bytes_under_another_extension_are_stored_once(tmp_path, prefect_harness, capsys):
     """A user's renamed copy ('forms export copy.csv' of an .xlsx) left a second copy in the store."""
     from flows.cli import main
 
@@ -104,6 +104,14 @@ def test_the_same_bytes_under_another_extension_are_stored_once(tmp_path, prefec
     first.write_text(data)
     copy.write_text(data)
     assert main(["--home", str(home), "ingest", str(first), "--source", "public"]) == 0
+    capsys.readouterr()
     assert main(["--home", str(home), "ingest", str(copy), "--source", "public"]) == 0
+    assert "survey copy.txt is the same file as survey.csv, already in" in capsys.readouterr().out
     stored = [p.name for p in (home / "data/raw/store").rglob("*") if p.is_file()]
     assert len(stored) == 2 and sum(n.endswith(".meta.json") for n in stored) == 1 and answers(home) == 1
+    # The same from the inbox, as a browser names a second download.
+    from flows.ingest import ingest_flow
+
+    (home / "data/raw/inbox/public").mkdir(parents=True)
+    (home / "data/raw/inbox/public/survey (1).csv").write_text(data)
+    assert ingest_flow(str(home))["renamed_copies"] == [{"file": "survey (1).csv", "same_as": "survey.csv"}]
