@@ -42,23 +42,22 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
             "SELECT count(*), count(DISTINCT source_file || chr(31) || respondent_id), "
             "count(*) FILTER (WHERE is_empty) FROM answers WHERE duplicate_of IS NULL").fetchone()
         # People per source (the headline says "counts are people"), largest group first; answers
-        # per source beside it for anyone reconciling with the exports.
+        # per source beside it for anyone reconciling with the exports; and the same once blank, "n/a",
+        # "none" and the like are set aside, as answers nobody can quote or count towards anything.
         per_source = con.execute(
-            "SELECT source, count(DISTINCT source_file || chr(31) || respondent_id) AS people, count(*) "
-            "FROM answers WHERE duplicate_of IS NULL GROUP BY source ORDER BY people DESC, source").fetchall()
-        by_source = {src: people for src, people, _ in per_source}
-        answers_by_source = {src: n for src, _, n in per_source}
-        # Blank, "n/a", "none" and the like are answers nobody can quote or count towards anything.
+            "SELECT source, count(DISTINCT source_file || chr(31) || respondent_id) AS people, count(*), "
+            "count(DISTINCT source_file || chr(31) || respondent_id) FILTER (WHERE NOT is_empty) AS people_said, "
+            "count(*) FILTER (WHERE NOT is_empty) FROM answers WHERE duplicate_of IS NULL GROUP BY source "
+            "ORDER BY people DESC, source").fetchall()
+        by_source = {src: people for src, people, *_ in per_source}
+        answers_by_source = {src: n for src, _, n, *_ in per_source}
+        said = sorted(((src, p, n) for src, _, _, p, n in per_source if n), key=lambda r: (-r[1], r[0]))
         # Notes taken at events (a Word or PDF report) count one person each, though one may report several.
         noted = con.execute("SELECT count(*) FROM answers a JOIN files f USING (file_hash) WHERE a.duplicate_of IS "
                             "NULL AND NOT a.is_empty AND f.layout = 'document'").fetchone()[0]
         # Answers in another language are counted, but read by English-only models: say how many.
         not_english = sum(may_not_be_english(t) for (t,) in con.execute(
             "SELECT text FROM answers WHERE duplicate_of IS NULL AND NOT is_empty").fetchall())
-        said = con.execute(
-            "SELECT source, count(DISTINCT source_file || chr(31) || respondent_id) AS people, count(*) "
-            "FROM answers WHERE duplicate_of IS NULL AND NOT is_empty GROUP BY source ORDER BY people DESC, source"
-        ).fetchall()
         files = [{"source_file": f, "status": st, "answers": n, "reason": why, "notes": json.loads(notes or "[]")}
                  for f, st, n, why, notes in con.execute(
                      "SELECT source_file, status, n_answers, reason, notes FROM files ORDER BY source_file").fetchall()]
