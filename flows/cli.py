@@ -125,11 +125,15 @@ def _cluster(args):
 
 
 def _common(p: argparse.ArgumentParser, taxonomy: bool = True) -> None:
+    """--home and --taxonomy after the command as well as before it. Commands that read exports
+    (`taxonomy=False`) take --taxonomy too, so one set of options works with every command, but
+    say that it changes nothing there: exports are read the same whatever the taxonomy."""
     p.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR",
                    help="working area (default: $ENGAGE_HOME or this repository)")
-    if taxonomy:
-        p.add_argument("--taxonomy", default=argparse.SUPPRESS, metavar="FILE-or-ID",
-                       help=f"taxonomy YAML file or id in config/taxonomies/ (default: {DEFAULT_TAXONOMY})")
+    p.add_argument("--taxonomy", default=argparse.SUPPRESS, metavar="FILE-or-ID",
+                   help=f"taxonomy YAML file or id in config/taxonomies/ (default: {DEFAULT_TAXONOMY})"
+                   if taxonomy else "accepted for scripts that pass it to every command; exports are read "
+                                    "the same whatever the taxonomy (it applies at `engage run`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
