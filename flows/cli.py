@@ -229,7 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", choices=SOURCES, help="only quotes from this group")
     p.add_argument("--sentiment", choices=["negative", "neutral", "positive", "mixed"], help="only this sentiment")
     p.add_argument("--locality", metavar="PLACE", help="only this locality, e.g. CA28 or 'Maryport drop-in'")
-    p.add_argument("--about", metavar="TEXT", help="search by meaning, e.g. \"video appointments\"")
+    p.add_argument("--about", metavar="TEXT", help="search by meaning, e.g. \"video appointments\", over every "
+                                                   "classified sentence, also those in no theme")
     p.add_argument("-n", type=_positive, default=10, help="how many quotes (default 10)")
     p.add_argument("--with-redacted", action="store_true",
                    help="also quotes in which personal details were redacted ([NAME], [PHONE] …): left out by "
@@ -508,16 +509,23 @@ def cmd_quotes(args, ws) -> int:
     if args.format == "csv":
         text = df.map(safe_cell).to_csv(index=False)
     elif args.format == "md":
-        text = "".join(f"> “{r.quote}”\n> — {r.attribution} ({r.theme_id}: {r.statement})\n\n" for r in df.itertuples())
+        text = "".join(f"> “{r.quote}”\n> — {r.attribution} ({_theme_of(r)})\n\n" for r in df.itertuples())
     else:
         # No file or respondent id on screen either, as it may be pasted; the csv format has them.
-        text = "".join(f"“{r.quote}”\n    — {r.attribution}; {r.theme_id}: {r.statement}\n\n" for r in df.itertuples())
+        text = "".join(f"“{r.quote}”\n    — {r.attribution}; {_theme_of(r)}\n\n" for r in df.itertuples())
     if args.out:
         atomic_write_text(args.out, text)
         print(f"wrote {len(df)} quotes to {args.out}")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _theme_of(row) -> str:
+    """Where a quote sits: its theme, or (found by --about) its category when it is in no theme."""
+    if isinstance(row.theme_id, str):
+        return f"{row.theme_id}: {row.statement}"
+    return f"{row.code}, close to none of its themes"
 
 
 def cmd_review(args, ws) -> int:

@@ -60,7 +60,8 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, s
                  n: int = 10, theme: str | None = None, locality: str | None = None, about: str | None = None,
                  sentiment: str | None = None, with_redacted: bool = False) -> pd.DataFrame:
     """Quotes for authors: the most typical segment of each theme in turn (round-robin over themes,
-    one per person and wording), or, with `about`, the segments closest in meaning to that phrase.
+    one per person and wording), or, with `about`, the segments closest in meaning to that phrase
+    (of every segment in a category, with no theme_id/statement for one in no theme).
     Quotes with a redaction placeholder are left out unless `with_redacted`: "My son [NAME] took his
     own life …" still points to someone."""
     tax = resolve_taxonomy(taxonomy, ws.home)
@@ -72,17 +73,21 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, s
         has_sentiment = has_table(con, "sentiments")
         if sentiment and not has_sentiment:
             raise FileNotFoundError("no sentiment predictions yet: run `engage run` first")
+        # A search by meaning looks at every segment of a category, also those close to none of its
+        # themes (theme_assignments, theme_id NULL); otherwise quotes come from the themes' members.
+        base = ("theme_assignments m LEFT JOIN themes t USING (taxonomy_id, code, theme_id)" if about
+                else "theme_members m JOIN themes t USING (taxonomy_id, code, theme_id)")
         df = con.execute(f"""
-            SELECT t.code, t.rank, t.theme_id, t.statement, s.text AS quote, s.text_hash, a.source, a.source_file,
-                   a.respondent_id, a.metadata, m.centrality,
+            SELECT m.code, t.rank, t.theme_id, t.statement, s.text AS quote, s.text_hash, a.source, a.source_file,
+                   a.respondent_id, a.metadata, {"NULL" if about else "m.centrality"} AS centrality,
                    {"se.sentiment" if has_sentiment else "NULL"} AS sentiment
-            FROM theme_members m JOIN themes t USING (taxonomy_id, code, theme_id)
+            FROM {base}
             JOIN segments s ON s.answer_id = m.answer_id AND s.seg_index = m.seg_index
             JOIN answers a ON a.answer_id = m.answer_id
             {"LEFT JOIN sentiments se ON se.answer_id = m.answer_id AND se.seg_index = m.seg_index" if has_sentiment else ""}
             WHERE m.taxonomy_id = ? AND (? IS NULL OR m.code = ?) AND (? IS NULL OR a.source = ?)
               AND (? IS NULL OR t.theme_id = ?)
-            ORDER BY t.code, t.rank, m.centrality DESC""",
+            ORDER BY m.code, t.rank, centrality DESC""",
                          [tax.id, code, code, source, source, theme, theme]).df()
         if theme and df.empty:
             known = [r[0] for r in con.execute("SELECT theme_id FROM themes WHERE taxonomy_id = ? ORDER BY code, rank",

@@ -335,6 +335,23 @@ def test_quotes_filters_search_and_docx(home, capsys, tmp_path):
     assert "[NAME] on 5B is the only reason I stayed" in capsys.readouterr().out
 
 
+def test_quotes_about_finds_a_sentence_close_to_no_theme(home, capsys):
+    """A search by meaning covers every classified sentence: one that joined no theme is still found,
+    and says it is in none (it used to be invisible to `engage quotes`)."""
+    from flows.cli import main
+
+    con = db(home)
+    row = con.execute("""SELECT a.code, s.text FROM theme_assignments a JOIN segments s USING (answer_id, seg_index)
+                         WHERE a.theme_id IS NULL AND length(s.text) > 40 AND NOT regexp_matches(s.text, '\\[[A-Z]+\\]')
+                         ORDER BY a.answer_id, a.seg_index LIMIT 1""").fetchone()
+    con.close()
+    assert row is not None, "the sample run should leave some sentence in no theme"
+    code, text = row
+    assert main(["--home", str(home), "quotes", "--category", code, "--about", text, "-n", "1"]) == 0
+    out = capsys.readouterr().out
+    assert text.rstrip(" ;,") in out and f"{code}, close to none of its themes" in out
+
+
 def test_sentiment_per_answer_and_segment_in_counts_quotes_and_export(home, capsys, tmp_path):
     from flows.cli import main
 
