@@ -23,7 +23,7 @@ from nlp.attribution import Disclosure, attribution
 from nlp.classify import Segments
 from nlp.preprocess import is_contact_only
 from nlp.summarise import (distinct_statements, fallback_statement, leans_on_context, reusable_statement,
-                           summarise_theme, theme_quotes)
+                           statement_agreement, summarise_theme, theme_quotes)
 from nlp.stability import Match, ThemeState, change_log, jaccard, match_themes
 from nlp.themes import CategoryThemer, KeptThemes, fit_sampled
 
@@ -348,7 +348,11 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
         for cat, seg, emb, themer, found, current in pending:
             found_sorted = sorted(zip(found, current), key=lambda x: (-x[0][2].n, x[1].id))
             for rank, ((theme, idx, st, _), state) in enumerate(found_sorted, 1):
-                detail = st.as_dict() | {"theme_id": state.id, "text": state.statement, "method": themer.method_}
+                members = seg.iloc[idx]
+                agree = statement_agreement(encode([state.statement])[0], emb[idx],
+                                            (members["source_file"] + "\x1f" + members["respondent_id"]).tolist())
+                detail = st.as_dict() | {"theme_id": state.id, "text": state.statement, "method": themer.method_,
+                                         "agreement": round(agree, 3)}
                 theme_rows.append((tax.id, cat.code, state.id, rank, state.statement, st.n,
                                    json.dumps(detail, ensure_ascii=False), theme.centroid.astype(np.float32).tobytes()))
                 member_rows.append(pd.DataFrame({

@@ -13,12 +13,12 @@ from prefect.cache_policies import NONE
 
 from flows.files import atomic_write_bytes, atomic_write_text
 from flows.report_docx import render_docx, sentiment_line
-from flows.report_html import (category_note, classifier_note, keyword_note, people_by_source, reading_note, render_html,
-                               totals_note)
+from flows.report_html import (category_note, classifier_note, in_said_list, left_out_note, people_by_source, raised_by,
+                               reading_note, render_html, statement_heading, totals_note)
 from flows.settings import min_group_size, resolve_taxonomy, workspace
 from flows.store import connect, reader_path, require_classified
 from nlp.preprocess import may_not_be_english
-from nlp.summarise import named_by_keywords
+from nlp.summarise import is_mixed, named_by_keywords
 
 FORMATS = ("md", "json", "html", "docx")
 
@@ -76,6 +76,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         # respondent identifier: survey tools' ids lead back to the person. The reference finds the
         # quote here, in the JSON, with its file and respondent for whoever must check it.
         statements = [{"id": d["theme_id"], "text": d["text"], "named_by_keywords": named_by_keywords(d["text"]),
+                       "agreement": d.get("agreement"), "mixed": is_mixed(d["text"], d.get("agreement")),
                        "n": d["n"], "by_source": d["by_source"],
                        **{k: d[k] for k in ("by_sentiment", "by_locality", "by_age_band") if k in d},
                        "keywords": d["keywords"],
@@ -175,15 +176,15 @@ def render_markdown(doc: dict) -> str:
         if not c["statements"]:
             lines += ["Nobody raised this in the answers analysed.", ""]
             continue
-        said = [s for s in c["statements"] if not s.get("named_by_keywords")]
+        said = [s for s in c["statements"] if in_said_list(s)]
         if said:
             lines += [f"**{doc['heading']}**", ""]
             lines += [f"- {s['text']}" for s in said]
             lines.append("")
-        if note := keyword_note(c):
+        if note := left_out_note(c):
             lines += [note, ""]
         for s in c["statements"]:
-            lines += [f"### {s['text']}", "", f"Raised by {s['n']} people ({people_by_source(s['by_source'])}).", ""]
+            lines += [f"### {statement_heading(s)}", "", f"{raised_by(s)} ({people_by_source(s['by_source'])}).", ""]
             if s.get("by_sentiment"):
                 lines += [f"Their tone: {sentiment_line(s['by_sentiment'])}.", ""]
             for q in s["quotes"]:

@@ -7,7 +7,8 @@ import io
 from docx import Document
 from docx.shared import Pt
 
-from flows.report_html import category_note, classifier_note, keyword_note, people_by_source, reading_note, totals_note
+from flows.report_html import (category_note, classifier_note, in_said_list, left_out_note, people_by_source, raised_by,
+                               reading_note, statement_heading, totals_note)
 
 SOURCES = ("public", "staff", "healthwatch", "partner")
 SOURCE_HEADINGS = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
@@ -37,13 +38,13 @@ def render_docx(report: dict) -> bytes:
         if not c["statements"]:
             doc.add_paragraph("Nobody raised this in the answers analysed.")
             continue
-        said = [s for s in c["statements"] if not s.get("named_by_keywords")]
+        said = [s for s in c["statements"] if in_said_list(s)]
         if said:
             head = doc.add_paragraph()
             head.add_run(report["heading"]).bold = True
             for s in said:
                 doc.add_paragraph(s["text"], style="List Bullet")
-        if note := keyword_note(c):
+        if note := left_out_note(c):
             doc.add_paragraph(note)
         doc.add_heading("Evidence", level=2)
         # A column per source that took part: no column of zeros for a survey nobody ran.
@@ -55,12 +56,11 @@ def render_docx(report: dict) -> bytes:
             cell.paragraphs[0].runs[0].bold = True
         for s in c["statements"]:
             cells = table.add_row().cells
-            for cell, text in zip(cells, [s["text"], str(s["n"]), *(str(s["by_source"].get(x, 0)) for x in present)]):
+            for cell, text in zip(cells, [statement_heading(s), str(s["n"]), *(str(s["by_source"].get(x, 0)) for x in present)]):
                 cell.text = text
         for s in c["statements"]:
-            doc.add_heading(s["text"], level=3)
-            doc.add_paragraph(f"Raised by {s['n']} {'person' if s['n'] == 1 else 'people'} "
-                              f"({people_by_source(s['by_source'])})."
+            doc.add_heading(statement_heading(s), level=3)
+            doc.add_paragraph(f"{raised_by(s)} ({people_by_source(s['by_source'])})."
                               + (f" Their tone: {sentiment_line(s['by_sentiment'])}." if s.get("by_sentiment") else ""))
             for q in s["quotes"]:
                 _quote(doc, q)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from nlp.summarise import MIXED_AGREEMENT
+
 TEMPLATES = Path(__file__).parent / "templates"
 SOURCE_NAMES = {"public": "public", "staff": "staff", "healthwatch": "Healthwatch", "partner": "partner"}
 SOURCE_COLOURS = {"public": "#005eb8", "staff": "#007f3b", "healthwatch": "#ffb81c", "partner": "#7c2855"}
@@ -80,17 +82,44 @@ def category_note(c: dict) -> str:
     return out
 
 
-def keyword_note(c: dict) -> str | None:
-    """Groups of answers with no printable wording of their own are named by their keywords: they
-    are evidence below, not something people said, so they are left out of the "they said" list."""
+def in_said_list(s: dict) -> bool:
+    """Whether a statement goes in the "they said" list: not a group named by its keywords (no
+    printable wording of its own), nor a mix of points its statement speaks for few of."""
+    return not s.get("named_by_keywords") and not s.get("mixed")
+
+
+def statement_heading(s: dict) -> str:
+    """A statement's heading over its evidence; a mixed group's says that it is one."""
+    return f"Various points, among them \u201c{s['text']}\u201d" if s.get("mixed") else s["text"]
+
+
+def raised_by(s: dict) -> str:
+    """'Raised by 12 people', or for a mixed group 'Made by 22 people', who raised different points."""
+    people = f"{s['n']} {'person' if s['n'] == 1 else 'people'}"
+    return f"Made by {people}" if s.get("mixed") else f"Raised by {people}"
+
+
+def left_out_note(c: dict) -> str | None:
+    """Why groups below are not in the "they said" list: groups with no printable wording of their own
+    are named by their keywords, and mixed groups have a statement that speaks for few of their
+    people. Both are evidence below, not something people said."""
     named = [s for s in c.get("statements", []) if s.get("named_by_keywords")]
-    if not named:
+    mixed = [s for s in c.get("statements", []) if s.get("mixed")]
+    if not named and not mixed:
         return None
-    people = sum(s["n"] for s in named)
-    groups = f"{len(named)} group{'s' if len(named) > 1 else ''} of answers"
-    return (f"{groups} below ({people} {'person' if people == 1 else 'people'}) share no one wording that could "
-            "be printed as a statement: named by their keywords, they are not in the list above. Read their "
-            "quotes before using them.")
+
+    def groups(lst: list[dict]) -> str:
+        people = sum(s["n"] for s in lst)
+        return (f"{len(lst)} group{'s' if len(lst) > 1 else ''} of answers below ({people} "
+                f"{'person' if people == 1 else 'people'})")
+    parts = []
+    if named:
+        parts.append(f"{groups(named)} share no one wording that could be printed as a statement: named by "
+                     "their keywords, they are not in the list above.")
+    if mixed:
+        parts.append(f"{groups(mixed)} made various points: fewer than {MIXED_AGREEMENT:.0%} of their people "
+                     "wrote anything close to the answer that names the group, so they are not in the list above.")
+    return " ".join(parts) + " Read their quotes before using them."
 
 
 def quotes_note(doc: dict) -> str:
@@ -138,8 +167,8 @@ def theme_chart(statements: list[dict], width: int = 640) -> str:
     rows = []
     for i, s in enumerate(statements):
         y = i * (bar_h + gap)
-        label = fit_label(s["text"], label_w - 12)
-        rows.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end"><title>{escape(s["text"])}</title>'
+        label = fit_label(statement_heading(s), label_w - 12)
+        rows.append(f'<text x="{label_w - 6}" y="{y + 13}" text-anchor="end"><title>{escape(statement_heading(s))}</title>'
                     f'{escape(label)}</text>')
         x = float(label_w)
         for src, colour in SOURCE_COLOURS.items():
@@ -159,11 +188,13 @@ def theme_chart(statements: list[dict], width: int = 640) -> str:
 
 def render_html(doc: dict) -> str:
     env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html", "j2"]))
+    env.tests["in_said_list"] = in_said_list
     script = (TEMPLATES / "filter.js").read_text(encoding="utf-8")
     script_hash = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
     charts = {c["code"]: theme_chart(c["statements"]) for c in doc["categories"]}
     return env.get_template("they-said.html.j2").render(doc=doc, charts=charts, script=script,
                                                         classifier_note=classifier_note(doc),
                                                         reading_note=reading_note(doc), totals_note=totals_note(doc),
-                                                        category_note=category_note, keyword_note=keyword_note,
+                                                        category_note=category_note, left_out_note=left_out_note,
+                                                        statement_heading=statement_heading,
                                                         script_hash=script_hash, source_names=SOURCE_NAMES)

@@ -121,6 +121,8 @@ def test_report_schema_and_traceable_evidence(home):
             assert s["answers"] and all((a["source_file"], a["respondent_id"], a["question"]) in known
                                         for a in s["answers"])
             assert len({(a["source_file"], a["respondent_id"]) for a in s["answers"]}) == s["n"]
+            # How far the statement speaks for its people, and whether it is printed as one.
+            assert 0.0 <= s["agreement"] <= 1.0 and s["mixed"] == (s["agreement"] < 0.15 and not s["named_by_keywords"])
     assert n_statements >= 7
     md = (home / "reports/north-cumbria-2019-2024/they-said.md").read_text()
     assert "When we asked people" in md and "## AIM2" in md

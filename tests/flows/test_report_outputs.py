@@ -259,3 +259,26 @@ def test_a_group_named_by_its_keywords_is_evidence_not_a_statement():
     styles = [(p.style.name, p.text) for p in Document(io.BytesIO(render_docx(doc))).paragraphs]
     assert not any(s == "List Bullet" and t.startswith("Concerns") for s, t in styles)
     assert any(t.startswith("1 group of answers below") for _, t in styles)
+
+
+def test_a_mixed_group_is_evidence_not_a_statement():
+    """A group whose statement is close to what few of its people wrote ("Stop moving us around to plug
+    gaps" over 19 staff who wrote "So I went bank.", "I feel lucky." …) is not printed as something
+    19 people said, in any format."""
+    from flows.report import render_markdown
+
+    doc = sample_doc()
+    cat = doc["categories"][0]
+    cat["statements"][1] = {**cat["statements"][1], "text": "Stop moving us around to plug gaps", "mixed": True,
+                            "agreement": 0.05}
+    md = render_markdown(doc)
+    assert "- Stop moving us around" not in md and "- Free parking at the hospital" in md
+    assert "### Various points, among them “Stop moving us around to plug gaps”" in md
+    assert "Made by 2 people" in md and "1 group of answers below (2 people) made various points" in md
+    html = render_html(doc)
+    assert "<li>Stop moving us around" not in html and "1 group of answers below (2 people) made various points" in html
+    assert "Various points, among them" in html
+    styles = [(p.style.name, p.text) for p in Document(io.BytesIO(render_docx(doc))).paragraphs]
+    assert not any(s == "List Bullet" and t.startswith("Stop moving") for s, t in styles)
+    assert any(s.startswith("Heading") and t.startswith("Various points, among them") for s, t in styles)
+    assert any("made various points" in t for _, t in styles)

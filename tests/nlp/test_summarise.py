@@ -461,3 +461,17 @@ def test_the_same_answer_typed_with_slips_is_quoted_once():
     st = summarise_theme(0, theme(texts), embed(texts), ["parking", "hospital"], embed)
     quoted = [q["text"].casefold() for q in st.quotes]
     assert sum("expensive" in q for q in quoted) == 1, quoted
+
+
+def test_statement_agreement_counts_people_close_to_the_statement():
+    from nlp.summarise import is_mixed, statement_agreement
+
+    statement = np.array([1.0, 0.0])
+    emb = np.array([[0.9, 0.436], [0.95, 0.312], [0.1, 0.995], [0.0, 1.0]])
+    # Two sentences of one person close to it count once; of three people, one is close.
+    assert statement_agreement(statement, emb, ["ann", "ann", "bob", "cy"]) == pytest.approx(1 / 3)
+    assert statement_agreement(statement, emb[:0], []) == 0.0
+    assert is_mixed("Stop moving us around to plug gaps", 0.05)
+    assert not is_mixed("Stop moving us around to plug gaps", 0.5)
+    assert not is_mixed("Stop moving us around to plug gaps", None)  # a report from before agreement was kept
+    assert not is_mixed("Concerns and ideas about rotas and parking", 0.0)  # already named by its keywords
