@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python benchmarks/summaries.py [--json OUT]
 
-Prints, per category: each statement with its people count and sources, the share of the
+Prints, per category: each statement with its people count, its agreement (the share of those
+people with a sentence at least 0.4 alike to it; MIXED under 0.15) and sources, the share of the
 category's segments that landed in no theme, and run-to-run stability: the themes are found twice
 with different random seeds (from scratch both times, no id carry-over) and matched by centroid
 (cosine >= 0.8); stability is the share of seed-0 statements with a counterpart under seed 1, how
@@ -28,6 +29,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from nlp.summarise import AGREE_SIMILARITY, MIXED_AGREEMENT  # noqa: E402
 
 
 def themes(con, tax_id: str) -> dict[str, list]:
@@ -110,13 +113,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{same} with identical wording")
         for s, d in a:
             src = ", ".join(f"{n} {k}" for k, n in sorted(d["by_source"].items(), key=lambda x: -x[1]))
-            print(f"  {s.n_people:>4}  {s.statement}   [{src}]")
+            mixed = " MIXED" if d.get("agreement", 1.0) < MIXED_AGREEMENT else ""
+            print(f"  {s.n_people:>4}  {d.get('agreement', float('nan')):.2f}{mixed}  {s.statement}   [{src}]")
         total_stmt, total_match, total_same = total_stmt + len(a), total_match + len(matched), total_same + same
         total_overlap += overlap
         report["categories"][cat.code] = {
             "segments": cov["segments"], "share_in_theme": 1 - unthemed if cov["segments"] else 0.0,
             "share_in_no_theme": unthemed, "method": cov["method"],
-            "statements": [{"text": s.statement, "n": s.n_people, "by_source": d["by_source"]} for s, d in a],
+            "statements": [{"text": s.statement, "n": s.n_people, "by_source": d["by_source"],
+                            "agreement": d.get("agreement")} for s, d in a],
             "stable_themes": len(matched), "stable_same_answers": overlap, "identical_wording": same}
     report["stability"] = total_match / total_stmt if total_stmt else 0.0
     report["same_answers"] = total_overlap / total_stmt if total_stmt else 0.0
@@ -124,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nrun-to-run stability (seed 0 vs seed 1): {total_match}/{total_stmt} themes matched "
           f"({report['stability']:.0%}), {total_overlap}/{total_stmt} sharing at least half their answers "
           f"({report['same_answers']:.0%}); identical wording {total_same}/{total_stmt} ({report['identical_wording']:.0%})")
+    pairs = [(s.n_people, d["agreement"]) for lst in runs[0].values() for s, d in lst if "agreement" in d]
+    people = sum(n for n, _ in pairs)
+    report["agreement"] = sum(n * a for n, a in pairs) / people if people else 0.0
+    report["mixed_groups"] = sum(a < MIXED_AGREEMENT for _, a in pairs)
+    print(f"statement agreement (seed 0): {report['agreement']:.0%} of the people in a group wrote a sentence at least "
+          f"{AGREE_SIMILARITY} alike to its statement; {report['mixed_groups']} mixed groups (under {MIXED_AGREEMENT:.0%})")
     checks = author_checks(runs[0])
     asks = sum(1 for lst in runs[0].values() for s, _ in lst if is_ask(s.statement))
     report["author_checks"] = checks | {"asks": asks}
