@@ -168,7 +168,8 @@ def category_segments(con, tax_id: str, code: str, threshold: float, people: Dis
         LEFT JOIN sentiments se ON se.answer_id = s.answer_id AND se.seg_index = s.seg_index
         WHERE p.taxonomy_id = ? AND p.code = ? AND p.assigned AND NOT a.is_empty
         ORDER BY a.source_file, a.respondent_id, a.question, s.seg_index""", [tax_id, code]).df()
-    df = df[~df["text"].map(is_contact_only)]
+    # astype(bool): an empty object-dtype mask would be read as a list of column names.
+    df = df[~df["text"].map(is_contact_only).astype(bool)]
     if df.empty:
         return df.reset_index(drop=True)
     best = df.groupby("answer_id")["score"].transform("max")

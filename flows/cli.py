@@ -443,6 +443,11 @@ def cmd_run(args, ws) -> int:
         result = nightly_flow(str(ws.home), args.taxonomy, args.seed, dask_address=address,
                               refit_themes=args.refit_themes)
     status = _print_ingest(result["ingest"], ws)
+    if result.get("no_answers"):
+        print(f"no answers to analyse yet, so no report: drop exports (CSV, XLSX, DOCX or PDF) into "
+              f"{ws.inbox}/ (or inbox/<group>/, e.g. inbox/staff/) and run `engage run` again"
+              + (", after fixing the quarantined files above" if status else ""))
+        return status
     print(model_summary(result["train"]))
     if result.get("skipped"):
         print("nothing new since the last run: the reports are up to date")

@@ -71,6 +71,13 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_add
         ingested = with_runner(ingest_flow, dask_address)(str(ws.home), encode_next=dask_address is None)
     with stage("train"):
         trained = train_flow(str(ws.home), taxonomy)
+    with connect(ws.db_path) as con:
+        counted = con.execute("SELECT count(*) FROM answers WHERE duplicate_of IS NULL").fetchone()[0]
+    if not counted:  # a first night whose exports were all quarantined, or none dropped yet: no report of zeros
+        logger.info("no answers in %s yet: nothing to analyse", ws.home)
+        join_preloads()
+        return {"ingest": ingested, "train": trained, "analyse": None, "reports": [], "skipped": True,
+                "no_answers": True}
     fp = fingerprint(ws, tax, trained["model_version"], seed)
     out_dir = ws.reports / tax.id
     reports = [str(out_dir / n) for n in REPORT_NAMES]

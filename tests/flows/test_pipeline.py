@@ -567,3 +567,21 @@ def test_review_export_lists_the_same_words_once(tmp_path, prefect_harness):
     listed = [r[3].value for r in load_workbook(xlsx)["review"].iter_rows(min_row=2)]
     assert len(listed) == len({" ".join(str(t).casefold().split()) for t in listed})
     assert {str(t) for t in texts[:6]} <= {str(t).lstrip("'") for t in listed}
+
+
+def test_a_first_night_with_no_answers_says_what_to_do_and_writes_no_report(tmp_path, prefect_harness, capsys):
+    """Day one: nothing dropped yet, then only a file that must be quarantined. Both used to end in a
+    KeyError traceback from the themes stage; now neither writes a report of zeros."""
+    from flows.cli import main
+
+    home = make_home(tmp_path, with_labels=False)
+    assert main(["--home", str(home), "run"]) == 0
+    out = capsys.readouterr().out
+    assert "no answers to analyse yet, so no report" in out and str(home / "data/raw/inbox") in out
+    (home / "data/raw/inbox").mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO / "tests/fixtures/bad/no_free_text.csv", home / "data/raw/inbox/no_free_text.csv")
+    assert main(["--home", str(home), "run"]) == 1
+    captured = capsys.readouterr()
+    assert "QUARANTINED no_free_text.csv" in captured.err
+    assert "after fixing the quarantined files above" in captured.out and "Traceback" not in captured.err
+    assert not (home / "reports/north-cumbria-2019-2024").exists()
