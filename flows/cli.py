@@ -78,6 +78,8 @@ column mapping (--mapping FILE.yaml), when `engage inspect` guessed a column wro
   metadata: ["Postcode district", "Age band"]
   id_column: Response ID
   source_column: Respondent type
+  source_values: {"A health or care professional": staff, "Other (please specify)": public}
+                                   # the export's own words for public, staff, healthwatch, partner
   question_column: Question        # long layout: one row per answer
   sheet: Responses                 # which sheet of a workbook
   Give only the keys you need; the rest is still detected.
@@ -157,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="who answered, when the export has no source column (kept with the file)")
     p.add_argument("--mapping", type=Path, metavar="FILE.yaml",
                    help="override what is guessed: a YAML mapping with any of questions, metadata, id_column, "
-                        "source_column, question_column, sheet (see `engage inspect`)")
+                        "source_column, source_values, question_column, sheet (see `engage inspect`)")
     _common(p, taxonomy=False)
 
     p = sub.add_parser("inspect", help="show what would be read from an export, without ingesting it",

@@ -36,7 +36,7 @@ import pandas as pd
 
 ANSWER_COLUMNS = ["source_file", "respondent_id", "question", "source", "text"]
 SOURCES = ("public", "staff", "healthwatch", "partner")
-MAPPING_KEYS = ("sheet", "id_column", "source_column", "question_column", "questions", "metadata")
+MAPPING_KEYS = ("sheet", "id_column", "source_column", "source_values", "question_column", "questions", "metadata")
 
 # Guards against hostile files. No genuine answer is longer than a CSV cell may be (Excel itself stops
 # at 32,767 characters); a survey workbook never unpacks to a gigabyte; deflate cannot compress real
@@ -72,9 +72,11 @@ _SOURCE_HEADER_PHRASES = re.compile(r"best describes you|responding (as|on behal
 # Words that identify a source value; checked in this order so "public sector partner" is a partner.
 _SOURCE_WORDS = (
     ("healthwatch", {"healthwatch"}),
-    ("staff", {"staff", "employee", "employees", "colleague", "colleagues"}),
+    ("staff", {"staff", "employee", "employees", "colleague", "colleagues", "professional", "professionals",
+               "clinician", "clinicians", "practitioner", "practitioners"}),
     ("partner", {"partner", "partners", "partnership", "voluntary", "organisation", "organisations",
-                 "organization", "sector", "charity", "vcse", "council"}),
+                 "organization", "sector", "charity", "vcse", "council", "councillor", "councillors", "parish",
+                 "business", "businesses"}),
     ("public", {"public", "patient", "patients", "resident", "residents", "carer", "carers", "citizen",
                 "individual", "individuals"}),
 )
@@ -194,6 +196,9 @@ class ExportInfo:
     metadata_roles: dict[str, str] = field(default_factory=dict)
     sheets: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The mapping's `source_values`: an export's own words for a group ("Other (please specify)" ->
+    # public), keyed by `_source_key`.
+    source_values: dict[str, str] = field(default_factory=dict)
 
 
 # --- public API -----------------------------------------------------------------------------------
@@ -303,9 +308,14 @@ def describe_export(data: bytes, filename: str, mapping: Mapping | None = None) 
         questions = [{"column": c, "question": labels.get(c, c), "answers": int(len(_answered(table[c])))}
                      for c in info.question_columns]
     sources = None
+    notes = list(info.notes)
     if info.source_column:
-        mapped = table[info.source_column].map(lambda v: _map_source(v) or "not recognised")
-        sources = {k: int(n) for k, n in mapped.value_counts().items()}
+        column = table[info.source_column]
+        mapped = _sources_of(column, info.source_values)
+        sources = {k: int(n) for k, n in mapped.fillna("not recognised").value_counts().items()}
+        if mapped.isna().any():
+            notes.append(_unknown_sources(info.source_column, column[mapped.isna()], "so ingesting it as it is would "
+                                          "quarantine it"))
     return {
         "file": name, "format": info.format, "encoding": info.encoding, "delimiter": info.delimiter,
         "sheet": info.sheet, "sheets": info.sheets, "layout": info.layout, "header_rows": info.header_rows,
@@ -314,7 +324,7 @@ def describe_export(data: bytes, filename: str, mapping: Mapping | None = None) 
         "metadata": [{"column": c, "role": info.metadata_roles.get(c, "other")} for c in info.metadata_columns],
         "answers": len(answers), "respondents": int(answers["respondent_id"].nunique()),
         "double_submissions": int(answers["double_submission"].sum()), "sources": sources,
-        "notes": list(info.notes),
+        "notes": notes,
     }
 
 
@@ -347,7 +357,7 @@ def _melt(table: pd.DataFrame, info: ExportInfo, name: str, source: str | None, 
         out["source"] = source
     elif info.source_column:
         out["source"] = _map_sources(rows[info.source_column].iloc[answered_rows], info.source_column,
-                                     name, strict=need_source).to_numpy()
+                                     name, strict=need_source, overrides=info.source_values).to_numpy()
     elif need_source:
         raise IngestError(f"{name} does not say who the respondents are (there is no column such as "
                           f"'source' or 'respondent type'). Say which group answered it: drop it into the "
@@ -386,16 +396,34 @@ def _check_source(source: str | None) -> None:
                           f"Use one of: {', '.join(SOURCES)}.")
 
 
-def _map_sources(values: pd.Series, column: str, name: str, strict: bool = True) -> pd.Series:
-    """The export's own source values mapped onto SOURCES; unknown ones are an error, not a guess."""
-    mapped = values.map(_map_source)
-    unknown = sorted(set(values[mapped.isna()]))
-    if unknown and strict:
-        shown = ", ".join(f"'{v}'" if v else "(blank)" for v in unknown[:5])
-        raise IngestError(f"{name}: the '{column}' column has values that are not one of "
-                          f"{', '.join(SOURCES)}: {shown}. Correct those rows, or add the file again "
-                          "with --source to give one source for every answer.")
+def _map_sources(values: pd.Series, column: str, name: str, strict: bool = True,
+                 overrides: Mapping[str, str] | None = None) -> pd.Series:
+    """The export's own source values mapped onto SOURCES (the mapping's `source_values` first);
+    unknown ones are an error, not a guess."""
+    mapped = _sources_of(values, overrides or {})
+    if strict and mapped.isna().any():
+        raise IngestError(f"{name}: {_unknown_sources(column, values[mapped.isna()], 'so its answers cannot be counted by group')}")
     return mapped.fillna("")
+
+
+def _sources_of(values: pd.Series, overrides: Mapping[str, str]) -> pd.Series:
+    """Each value's group: the mapping's word for it, else what its words say, else missing."""
+    return values.map(lambda v: overrides.get(_source_key(v)) or _map_source(v))
+
+
+def _source_key(value: object) -> str:
+    return " ".join(str(value).split()).casefold()
+
+
+def _unknown_sources(column: str, unknown: pd.Series, consequence: str) -> str:
+    """What to do about values of the source column that name no group: a mapping line per value."""
+    values = sorted(set(unknown))
+    shown = ", ".join(f"'{v}'" if v else "(blank)" for v in values[:5]) + (" …" if len(values) > 5 else "")
+    example = "; ".join(f"'{v}': {SOURCES[0]}" for v in values[:2] if v)
+    how = (f"say which group each is in a column mapping (source_values: {{{example}}}, with --mapping), "
+           if example else "")
+    return (f"the '{column}' column has values that are not one of {', '.join(SOURCES)}: {shown}, {consequence}. "
+            f"Correct those rows, {how}or add the file again with --source to give one group for every answer.")
 
 
 def _map_source(value: str) -> str | None:
@@ -1555,6 +1583,11 @@ def _check_mapping(mapping: Mapping | None, name: str) -> dict:
     if questions is not None and not (isinstance(questions, Mapping) or _names_list(questions)):
         raise IngestError(f"{name}: 'questions' in the column mapping must be a list of column names, or "
                           "column names each with the question text to use.")
+    values = mapping.get("source_values")
+    if values is not None and not (isinstance(values, Mapping) and all(v in SOURCES for v in values.values())):
+        raise IngestError(f"{name}: 'source_values' in the column mapping must give, for each of the export's "
+                          f"own words for a group, one of {', '.join(SOURCES)} (e.g. 'A health or care "
+                          "professional': staff).")
     if mapping.get("metadata") is not None and not _names_list(mapping["metadata"]):
         raise IngestError(f"{name}: 'metadata' in the column mapping must be a list of column names.")
     return dict(mapping)
@@ -1575,6 +1608,7 @@ def _apply_mapping(table: pd.DataFrame, info: ExportInfo, mapping: dict, name: s
         info.question_columns = list(labels) or [column(c) for c in wanted]
         if labels:
             table.attrs["questions"] = {**table.attrs.get("questions", {}), **labels}
+    info.source_values = {_source_key(k): v for k, v in (mapping.get("source_values") or {}).items()}
     for key, attribute in (("id_column", "id_column"), ("source_column", "source_column"),
                            ("question_column", "question_column")):
         if key in mapping:

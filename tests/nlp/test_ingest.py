@@ -301,8 +301,28 @@ def test_stakeholder_group_column_and_unknown_values() -> None:
     answers, info = read_export((header + good).encode(), "groups.csv")
     assert info.source_column == "Stakeholder group"
     assert answers["source"].tolist() == ["staff", "public"]
-    message = ingest_error((header + good + f"3,Councillor,{LONG_A}\n").encode(), "groups.csv", None)
-    assert "'Councillor'" in message and "--source" in message
+    message = ingest_error((header + good + f"3,Other (please specify),{LONG_A}\n").encode(), "groups.csv", None)
+    assert "'Other (please specify)'" in message and "--source" in message
+    assert "source_values: {'Other (please specify)': public}" in message
+
+
+def test_a_local_authority_s_own_words_for_its_groups() -> None:
+    """A Jisc consultation's "Are you responding as..." column: professionals are staff, councillors
+    partners, and the survey's own "Other" is whatever group the mapping's source_values say. The
+    whole survey used to be quarantined for those values."""
+    data = ("ID,Are you responding as...,Comments\n"
+            f"1,A health or care professional,{LONG_A}\n2,A town or parish councillor,{LONG_B}\n"
+            f"3,Other (please specify),{LONG_A} too\n4,A member of the public,{LONG_B} again\n").encode()
+    assert "Other (please specify)" in ingest_error(data, "jisc.csv", None)
+    described = describe_export(data, "jisc.csv")
+    assert described["sources"] == {"staff": 1, "partner": 1, "public": 1, "not recognised": 1}
+    assert any("would quarantine it" in n and "source_values" in n for n in described["notes"])
+    mapping = {"source_values": {"other  (please SPECIFY)": "public"}}  # as typed: spacing and case do not matter
+    answers, _ = read_export(data, "jisc.csv", mapping=mapping)
+    assert answers["source"].tolist() == ["staff", "partner", "public", "public"]
+    assert describe_export(data, "jisc.csv", mapping)["sources"] == {"public": 2, "staff": 1, "partner": 1}
+    with pytest.raises(IngestError, match="source_values"):
+        read_export(data, "jisc.csv", mapping={"source_values": {"Other (please specify)": "residents"}})
 
 
 def test_channel_column_called_source_is_metadata() -> None:
