@@ -850,7 +850,11 @@ def _describe(table: pd.DataFrame, name: str, mapping: dict, **found) -> ExportI
     if mapping:
         _apply_mapping(table, info, mapping, name)
     if not info.question_columns:
-        raise _no_free_text(name, table.columns)
+        # Short answers (post-it notes, "more buses!!!") that an open question asked for: say so.
+        asked = [c for c in info.metadata_columns if not _never_text(c, _header_role(c))
+                 and (_open_question(c) or _is_free_text(table[c].head(_SAMPLE), varied=False))
+                 and not _answered(table[c][table[c] != ""]).empty]
+        raise _no_free_text(name, table.columns, asked)
     if "questions" not in mapping:  # else the officer has said which columns are questions
         for c in info.metadata_columns:
             if info.metadata_roles.get(c) in ("choice", "other") and not _never_text(c, _header_role(c)) \
@@ -1460,7 +1464,11 @@ def _open_question(header: str) -> bool:
     """A heading that asks for written answers: its column is read as one even where the answers
     repeat each other (staff giving the same stock reply), which an option list's would."""
     h = _QUESTION_NUMBER.sub("", " ".join(str(header).split()), count=1)
+    h = _LABEL_PREFIX.sub("", h, count=1)  # "Post-it: What worries you?"
     return bool(_OPEN_QUESTION.match(h)) and not _CHOICE_QUESTION.search(h)
+
+
+_LABEL_PREFIX = re.compile(r"^[\w'-]+(?: [\w'-]+){0,2}: +(?=\S)")
 
 
 def _never_text(header: str, role: str | None) -> bool:
@@ -1553,10 +1561,19 @@ def _is_free_text(values: pd.Series, varied: bool = True) -> bool:
     return lower / n_words.sum() >= 0.3 and function >= 1 / 3
 
 
-def _no_free_text(name: str, columns: Iterable[str]) -> IngestError:
-    """The error for an export with nothing to analyse, listing what it does contain."""
+def _no_free_text(name: str, columns: Iterable[str], asked: Sequence[str] = ()) -> IngestError:
+    """The error for an export with nothing to analyse, listing what it does contain, and the
+    columns whose heading asks an open question (or whose cells read like sentences) but whose
+    answers are too short or too alike to be taken for written answers unasked."""
     found = list(columns)
     shown = ", ".join(f"'{c}'" for c in found[:8]) + (", …" if len(found) > 8 else "")
+    if asked:
+        listed = ", ".join(repr(c) for c in asked)
+        return IngestError(f"{name} has no column that reads like written answers: {listed} "
+                           f"{'ask' if len(asked) > 1 else 'asks'} an open question, but the answers are short or "
+                           "repeat each other (as post-it notes often do). If they are what people "
+                           f"wrote, list them in a column mapping (questions: [{listed}]) and add the file again "
+                           "with --mapping; if this is a summary or a chart, export the individual responses instead.")
     return IngestError(f"{name} has no column of written (free-text) answers, so there is nothing to "
                        f"analyse. Columns found: {shown}. Check that you exported the individual "
                        "responses (not a summary or chart) with the open questions included, then drop "

@@ -984,3 +984,17 @@ def test_headings_that_ask_for_written_answers(header: str, asks: bool) -> None:
     from nlp.ingest import _open_question
 
     assert _open_question(header) is asks
+
+
+def test_short_post_it_answers_to_an_open_question_get_the_mapping_that_reads_them() -> None:
+    """A youth-voice session's post-its ("more buses!!!", "exams stress") are too short to be taken
+    for written answers unasked; the error used to blame a summary export."""
+    notes = ["more buses!!!", "exams stress", "free period products", "climate change", "more buses!!!",
+             "a place to hang out thats not mcdonalds", "exams stress", "youth club on a friday"]
+    rows = "".join(f"Kendal Youth Forum,{n}\n" for n in notes)
+    data = f"Session,Post-it: What worries you?\n{rows}".encode()
+    message = ingest_error(data, "youth.csv", "public")
+    assert "'Post-it: What worries you?' asks an open question" in message
+    assert "questions: ['Post-it: What worries you?']" in message and "summary" in message
+    answers, _ = read_export(data, "youth.csv", "public", mapping={"questions": ["Post-it: What worries you?"]})
+    assert answers["text"].tolist() == notes
