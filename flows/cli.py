@@ -245,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("review", help="the review loop: export uncertain answers to XLSX, import corrections",
                        description="`review export` writes the answers the classifier is least sure of, plus a "
-                                   "random sample for quality control, to an XLSX. An officer types the right "
+                                   "random sample for quality control, to an XLSX; while a category has fewer than "
+                                   "5 labelled answers (so no trained model yet), the 10 answers most likely in it "
+                                   "come first. An officer types the right "
                                    "codes in its yellow 'labels' column; `review import` adds those rows to the "
                                    "labelled data, and the next `engage run` retrains and reports the change in "
                                    "cross-validated F1.")
@@ -418,6 +420,20 @@ def model_summary(r: dict) -> str:
     """One line on the classifier, with the change in cross-validated F1 when it was retrained."""
     state = "retrained" if r["trained"] else "up to date"
     prev = r.get("previous") or {}
+    if r.get("mode") == "zero-shot" and r.get("trained_macro_f1") is not None:
+        state = "kept" if r["trained"] else "unchanged"
+        return (f"classifier for {r['taxonomy_id']} {state}: zero-shot from the category titles and descriptions, as a "
+                f"model trained on the {r['n_train']} labelled answers agrees with them less well (macro F1 "
+                f"{r['trained_macro_f1']:.3f}) than zero-shot does ({r['zero_shot_macro_f1']:.3f}); label more answers, "
+                "every category among them (`engage review export`), and it takes over once it does better")
+    thin = r.get("thin_categories") or {}
+    if r.get("mode") == "zero-shot" and thin and r["n_train"] + r.get("n_examples", 0) >= r["min_labelled"]:
+        state = "kept" if r["trained"] else "unchanged"
+        few = ", ".join(f"{c} has {n}" for c, n in thin.items())
+        return (f"classifier for {r['taxonomy_id']} {state}: zero-shot from the category titles and descriptions, "
+                f"though {r['n_train']} answers are labelled: a trained model takes over once every category has "
+                f"{r['min_per_category']} labelled answers, and so far {few} (`engage review export` lists answers "
+                "likely to be in them first)")
     if r.get("mode") == "zero-shot":
         state = "set up" if r["trained"] else "unchanged"
         return (f"classifier for {r['taxonomy_id']} {state}: zero-shot from the category titles and descriptions "
@@ -428,7 +444,8 @@ def model_summary(r: dict) -> str:
         return (f"classifier for {r['taxonomy_id']} {state}: trained on {r['n_train']} labelled answers{examples}; "
                 f"its F1 is measured once {r['min_labelled']} answers are labelled (`engage review export`)")
     line = (f"classifier for {r['taxonomy_id']} {state}: {r['n_train']} labelled answers{examples}, cross-validated "
-            f"on the labelled answers: micro F1 {r['oof_micro_f1']:.3f}, macro F1 {r['oof_macro_f1']:.3f}")
+            f"on the labelled answers: micro F1 {r['oof_micro_f1']:.3f}, macro F1 {r['oof_macro_f1']:.3f}"
+            + (f" (zero-shot: {r['zero_shot_macro_f1']:.3f})" if r.get("zero_shot_macro_f1") is not None else ""))
     if r["trained"] and prev.get("mode") == "zero-shot":
         line += (". It replaces the zero-shot start: answers were classified again, so counts and themes move "
                  "because of that, not because people said something new (changes.md)")

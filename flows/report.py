@@ -96,7 +96,11 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         # How answers were put into categories, so a reader knows how far to trust the counts.
         "classifier": {"mode": meta.get("mode", "trained") if meta else None, "n_labelled": meta.get("n_train"),
                        "n_examples": meta.get("n_examples", 0),
-                       "micro_f1": meta.get("oof_micro_f1"), "macro_f1": meta.get("oof_macro_f1")},
+                       "micro_f1": meta.get("oof_micro_f1"), "macro_f1": meta.get("oof_macro_f1"),
+                       "zero_shot_macro_f1": meta.get("zero_shot_macro_f1"),
+                       "trained_macro_f1": meta.get("trained_macro_f1"),
+                       "thin_categories": meta.get("thin_categories") or {},
+                       "min_labelled": meta.get("min_labelled"), "min_per_category": meta.get("min_per_category")},
         "totals": {"answers": totals[0], "people": totals[1], "empty_answers": totals[2],
                    "by_source": by_source, "answers_by_source": answers_by_source,
                    "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0,

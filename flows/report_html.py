@@ -137,6 +137,20 @@ def classifier_note(doc: dict) -> str | None:
     """One sentence on how answers were put into categories: a zero-shot start is said plainly, as
     its counts deserve less trust than a trained model's."""
     c = doc.get("classifier") or {}
+    if c.get("mode") == "zero-shot" and c.get("trained_macro_f1") is not None:
+        return ("Answers were put into categories zero-shot, by how close they are to each category's description: "
+                f"a classifier trained on the {c.get('n_labelled') or 0} labelled answers so far agrees with them less "
+                f"well (macro F1 {c['trained_macro_f1']:.2f}) than this does ({c['zero_shot_macro_f1']:.2f}). Check the "
+                "counts before relying on them, and label more answers, every category among them (engage review "
+                "export), so a trained classifier can take over.")
+    thin = c.get("thin_categories") or {}
+    enough = (c.get("n_labelled") or 0) + (c.get("n_examples") or 0) >= (c.get("min_labelled") or float("inf"))
+    if c.get("mode") == "zero-shot" and thin and enough and c.get("min_per_category"):
+        few = ", ".join(f"{code} has {n}" for code, n in thin.items())
+        return ("Answers were put into categories zero-shot, by how close they are to each category's description: "
+                f"{c.get('n_labelled') or 0} answers are labelled, but a trained classifier takes over only once every "
+                f"category has {c['min_per_category']} of them, and so far {few}. Check the counts before relying on them, and label more "
+                "answers (engage review export lists answers likely to be in those categories first).")
     if c.get("mode") == "zero-shot":
         return ("Answers were put into categories zero-shot, by how close they are to each category's "
                 f"description, as there are not yet enough labelled answers to train on ({c.get('n_labelled') or 0} "

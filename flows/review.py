@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from datetime import date
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pandas as pd
 from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 
-from flows.files import atomic_write_bytes, safe_cell
+from flows.files import FORMULA_START, atomic_write_bytes
 from flows.settings import Workspace, resolve_taxonomy
 from flows.store import connect, reader_path
 from flows.train import LabelsError, labels_dir, load_model
@@ -21,9 +22,14 @@ from flows.train import LabelsError, labels_dir, load_model
 REVIEW_COLUMNS = ["answer_id", "source", "question", "text", "predicted", "labels", "notes"]
 
 
+# Answers listed first for each category that has too few labels for a trained model.
+PER_THIN_CATEGORY = 10
+
+
 def review_candidates(ws: Workspace, taxonomy: str | None, n_uncertain: int, n_random: int, seed: int = 0) -> pd.DataFrame:
-    """Counted answers whose scores sit closest to a decision threshold, then a random sample; the same
-    words from several people are one row (an officer labels a text once)."""
+    """For each category with too few labels, the answers most likely in it; then counted answers whose
+    scores sit closest to a decision threshold, then a random sample; the same words from several
+    people are one row (an officer labels a text once)."""
     tax = resolve_taxonomy(taxonomy, ws.home)
     _, meta = load_model(ws, tax)
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
@@ -42,10 +48,19 @@ def review_candidates(ws: Workspace, taxonomy: str | None, n_uncertain: int, n_r
                  .groupby("answer_id")["code"].agg(";".join))
     per_answer["predicted"] = predicted.reindex(per_answer.index).fillna("")
     per_answer = per_answer[~per_answer["text"].str.casefold().str.split().str.join(" ").duplicated()]
-    uncertain = per_answer.sort_values(["margin", "text"]).head(n_uncertain).assign(reason="uncertain")
-    rest = per_answer.drop(uncertain.index)
+    # A category with too few labels keeps the trained model from taking over (flows.train.MIN_PER_CATEGORY):
+    # the answers most likely to be in it come first, so one round of review can fill it.
+    likely = []
+    for code, n in (meta.get("thin_categories") or {}).items():
+        scores = pred[pred["code"] == code].set_index("answer_id")["score"]
+        top = scores[scores.index.isin(per_answer.index.difference([i for f in likely for i in f.index]))]
+        top = top.sort_values(ascending=False, kind="stable").head(PER_THIN_CATEGORY)
+        likely.append(per_answer.loc[top.index].assign(reason=f"likely {code} ({n} labelled so far)"))
+    rest = per_answer.drop([i for f in likely for i in f.index])
+    uncertain = rest.sort_values(["margin", "text"]).head(n_uncertain).assign(reason="uncertain")
+    rest = rest.drop(uncertain.index)
     sample = rest.sample(min(n_random, len(rest)), random_state=seed).assign(reason="random sample")
-    return pd.concat([uncertain, sample]).reset_index()
+    return pd.concat([*likely, uncertain, sample]).reset_index()
 
 
 def write_review_xlsx(df: pd.DataFrame, codes: list[tuple[str, str]], path: Path) -> None:
@@ -54,7 +69,12 @@ def write_review_xlsx(df: pd.DataFrame, codes: list[tuple[str, str]], path: Path
     ws.title = "review"
     ws.append(REVIEW_COLUMNS + ["why chosen"])
     for r in df.itertuples():
-        ws.append([safe_cell(x) for x in (r.answer_id, r.source, r.question, r.text, r.predicted, "", "", r.reason)])
+        ws.append([r.answer_id, r.source, r.question, r.text, r.predicted, "", "", r.reason])
+        for cell in ws[ws.max_row]:
+            # Text typed as text: "=HYPERLINK(…)" or "- More walking groups" is shown as written and
+            # never run as a formula (openpyxl would otherwise store a leading "=" as one).
+            if isinstance(cell.value, str) and cell.value.startswith(FORMULA_START):
+                cell.data_type = "s"
     for cell in ws[1]:
         cell.font = Font(bold=True)
     fill = PatternFill("solid", fgColor="FFF2CC")
@@ -92,13 +112,18 @@ def read_review_xlsx(data: bytes, name: str, codes: list[str]) -> pd.DataFrame:
     if missing:
         raise LabelsError(f"{name} has no column(s) {', '.join(missing)}: use the file from `engage review export`.")
     df = pd.DataFrame(rows[1:], columns=header).fillna("")
+    df.index = df.index + 2  # the row number the officer sees in the workbook
     df = df[df["labels"].astype(str).str.strip() != ""].copy()
-    df["labels"] = df["labels"].astype(str).str.upper().str.replace(r"[\s,]+", ";", regex=True).str.strip(";")
+    # "MH/ACCESS", "mh, access", "MH;ACCESS;" are all two codes.
+    df["labels"] = [";".join(c for c in re.split(r"[\s,;/]+", str(l).upper()) if c) for l in df["labels"]]
+    # Workbooks exported before text cells were typed as text guarded formulas with a leading "'".
     df["text"] = df["text"].astype(str).str.removeprefix("'")
-    bad = sorted({c for l in df["labels"] for c in l.split(";") if c not in codes})
+    bad = [(row, c) for row, l in df["labels"].items() for c in l.split(";") if c not in codes]
     if bad:
-        raise LabelsError(f"{name}: unknown code(s) {', '.join(bad)}. Valid codes: {', '.join(codes)}.")
-    return df
+        shown = ", ".join(f"row {row}: {c!r}" for row, c in bad[:6]) + (" …" if len(bad) > 6 else "")
+        raise LabelsError(f"{name}: unknown code(s) in the labels column ({shown}). Valid codes: {', '.join(codes)}; "
+                          "separate several with ';'. Correct those rows and import it again.")
+    return df.reset_index(drop=True)
 
 
 def import_review(ws: Workspace, taxonomy: str | None, path: Path) -> tuple[Path | None, int]:

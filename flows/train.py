@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
@@ -40,6 +41,9 @@ ZERO_SHOT_VERSION = "minilm-prototypes-v1"
 # classifies zero-shot until its labels (written examples included) reach this size and the trained
 # model takes over; its cross-validated F1 is quoted once this many of them are labelled answers.
 MIN_LABELLED_ANSWERS = 50
+# ... and until every category has this many (written examples included): a model that has seen one
+# off-topic answer never predicts the catch-all, and files every off-topic answer under a priority.
+MIN_PER_CATEGORY = 5
 EXAMPLES = "examples"
 
 
@@ -173,17 +177,31 @@ def model_is_current(ws: Workspace, tax: Taxonomy, labels_hash: str) -> bool:
         and (model_dir(ws, tax) / "classifier.joblib").exists()
 
 
+def _f1(Y: np.ndarray, pred: np.ndarray) -> dict:
+    """Micro and macro F1 over the labels that some answer has."""
+    has = Y.sum(axis=0) > 0
+    return {"oof_micro_f1": float(f1_score(Y[:, has], pred[:, has], average="micro", zero_division=0)),
+            "oof_macro_f1": float(f1_score(Y[:, has], pred[:, has], average="macro", zero_division=0))}
+
+
+def zero_shot_macro_f1(tax: Taxonomy, texts: list[str], Y: np.ndarray, emb: np.ndarray) -> float:
+    """How well the zero-shot classifier agrees with the labelled answers (it never saw them)."""
+    return _f1(Y, ZeroShotClassifier.from_taxonomy(tax).fit().predict(texts, embeddings=emb))["oof_macro_f1"]
+
+
 def oof_f1(clf: TaxonomyClassifier, Y, labelled) -> dict:
     """Cross-validated micro and macro F1 on the labelled answers (`labelled`, a mask): the written
     examples trained every fold but are not what the model will meet, so they are not scored. Too
     few labelled answers give no figure rather than a noisy one."""
     if labelled.sum() < MIN_LABELLED_ANSWERS:
         return {"oof_micro_f1": None, "oof_macro_f1": None}
-    Y = Y[labelled]
-    pred = clf.decide(clf.oof_scores_[labelled])
-    has = Y.sum(axis=0) > 0
-    return {"oof_micro_f1": float(f1_score(Y[:, has], pred[:, has], average="micro", zero_division=0)),
-            "oof_macro_f1": float(f1_score(Y[:, has], pred[:, has], average="macro", zero_division=0))}
+    return _f1(Y[labelled], clf.decide(clf.oof_scores_[labelled]))
+
+
+def thin_categories(df: pd.DataFrame, tax: Taxonomy) -> dict[str, int]:
+    """Categories with fewer than MIN_PER_CATEGORY labelled answers (examples included), with their count."""
+    counts = pd.Series([c for labels in df["labels"] for c in str(labels).split(";")]).value_counts()
+    return {c: int(counts.get(c, 0)) for c in tax.codes if counts.get(c, 0) < MIN_PER_CATEGORY}
 
 
 @task(cache_policy=NONE)
@@ -192,18 +210,23 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
     tax = resolve_taxonomy(taxonomy, ws.home)
     df, labels_hash = labelled_data(ws, tax)
     examples = df["example"].to_numpy(dtype=bool)
-    counts = {"n_train": int((~examples).sum()), "n_examples": int(examples.sum())}
-    zero_shot = len(df) < MIN_LABELLED_ANSWERS
+    counts = {"n_train": int((~examples).sum()), "n_examples": int(examples.sum()),
+              "thin_categories": thin_categories(df, tax) if len(df) else {}}
+    zero_shot = len(df) < MIN_LABELLED_ANSWERS or bool(counts["thin_categories"])
     if zero_shot:
         labels_hash = hashlib.sha256(f"{ZERO_SHOT_VERSION}|{MODEL_VERSION}|{tax!r}".encode()).hexdigest()
     meta_path = model_dir(ws, tax) / "meta.json"
     if not force and model_is_current(ws, tax, labels_hash):
         # A zero-shot model does not depend on the labels, so count them now: 44 labelled answers
-        # must not read as the 0 there were when it was built.
-        return {"trained": False, **json.loads(meta_path.read_text()), **counts, "min_labelled": MIN_LABELLED_ANSWERS}
+        # must not read as the 0 there were when it was built (nor in the next report).
+        stored = json.loads(meta_path.read_text())
+        if any(stored.get(k) != v for k, v in counts.items()):
+            atomic_write_text(meta_path, json.dumps(stored | counts, indent=2))
+        return {"trained": False, **stored, **counts, "min_labelled": MIN_LABELLED_ANSWERS,
+                "min_per_category": MIN_PER_CATEGORY}
     previous = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     meta = {"taxonomy_id": tax.id, "labels_hash": labels_hash, "model_version": labels_hash[:12],
-            "encoder": MODEL_VERSION, **counts,
+            "encoder": MODEL_VERSION, **counts, "min_labelled": MIN_LABELLED_ANSWERS, "min_per_category": MIN_PER_CATEGORY,
             "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     sentiment = None
     if zero_shot:
@@ -218,8 +241,19 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
         clf.fit(texts, Y, embeddings=emb, groups=df["group"].to_numpy(), context=answer_context(df),
                 segments=segments, examples=examples)
         sentiment = _fit_sentiment(df, emb)
-        meta |= {"mode": "trained", "classifier": CLASSIFIER_VERSION, **oof_f1(clf, Y, ~examples),
-                 "sentiment_classes": list(map(str, sentiment.classes_)) if sentiment is not None else None}
+        scores = oof_f1(clf, Y, ~examples)
+        answered = ~examples
+        zs_f1 = None if scores["oof_macro_f1"] is None else zero_shot_macro_f1(
+            tax, [t for t, a in zip(texts, answered) if a], Y[answered], emb[answered])
+        meta["sentiment_classes"] = list(map(str, sentiment.classes_)) if sentiment is not None else None
+        if zs_f1 is not None and zs_f1 >= scores["oof_macro_f1"]:
+            # Labels that do not yet cover every category (one OTHER among 65) train a model that
+            # agrees with them less than the category descriptions do: it does not take over yet.
+            clf = ZeroShotClassifier.from_taxonomy(tax).fit()
+            meta |= {"mode": "zero-shot", "classifier": ZERO_SHOT_VERSION, "oof_micro_f1": None, "oof_macro_f1": None,
+                     "zero_shot_macro_f1": zs_f1, "trained_macro_f1": scores["oof_macro_f1"]}
+        else:
+            meta |= {"mode": "trained", "classifier": CLASSIFIER_VERSION, **scores, "zero_shot_macro_f1": zs_f1}
     meta["thresholds"] = dict(zip(tax.codes, map(float, clf.thresholds_)))
     meta["previous"] = {k: previous[k] for k in ("model_version", "mode", "n_train", "n_examples", "oof_micro_f1",
                                                   "oof_macro_f1", "trained_at") if k in previous}
@@ -235,7 +269,7 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
     else:
         (d / "sentiment.joblib").unlink(missing_ok=True)
     atomic_write_text(d / "meta.json", json.dumps(meta, indent=2))
-    return {"trained": True, **meta, "min_labelled": MIN_LABELLED_ANSWERS}
+    return {"trained": True, **meta, "min_labelled": MIN_LABELLED_ANSWERS, "min_per_category": MIN_PER_CATEGORY}
 
 
 @flow(name="engage-train")
