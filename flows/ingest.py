@@ -30,7 +30,7 @@ from nlp.dedupe import cross_file_duplicates, dedup_key
 from nlp.embed import preload_encoder
 from nlp.ingest import ANSWER_COLUMNS, SOURCES, IngestError, detect_format, iter_export, normalise_question
 from nlp.preprocess import SEGMENTER_VERSION, is_empty_answer, preprocess
-from nlp.redact import default_redactor
+from nlp.redact import default_redactor, postcode_district
 
 DOUBLE_SUBMISSION = "double-submission"  # duplicate_of marker for a respondent's repeated submission
 EXPORT_SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".xls", ".docx", ".pdf"}
@@ -279,11 +279,14 @@ def redact_chunk(answers: pd.DataFrame) -> pd.DataFrame:
             done[value] = redactor.redact(value)
         return done[value]
 
+    def redact_meta(value: str) -> str:
+        return postcode_district(value) or redact(value)
+
     flags = ["layout", "double_submission"]
     meta_cols = [c for c in answers.columns if c not in ANSWER_COLUMNS and c not in flags]
     out = answers[ANSWER_COLUMNS + [c for c in flags if c in answers]].copy()
     out["text"] = [redact(str(t)) for t in answers["text"]]
-    out["metadata"] = [json.dumps({c: redact(str(v)) for c, v in zip(meta_cols, vals) if v is not None and str(v) != ""},
+    out["metadata"] = [json.dumps({c: redact_meta(str(v)) for c, v in zip(meta_cols, vals) if v is not None and str(v) != ""},
                                   ensure_ascii=False)
                        for vals in answers[meta_cols].itertuples(index=False, name=None)] if meta_cols else "{}"
     return out

@@ -67,6 +67,17 @@ _LONE_EXT = re.compile(r"(?i)(?<![\w.])(?:ext|extn|extension)\.?[ ]*:?[ ]*\d{3,5
 _POSTCODE = re.compile(r"(?<![\w-])(?:[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[ABD-HJLNP-UW-Z]{2}"
                        r"|[a-z]{1,2}\d[a-z\d]?[ ]\d(?!st|nd|rd|th|hr)[abd-hjlnp-uw-z]{2})(?![\w-])")
 
+
+
+def postcode_district(value: str) -> str | None:
+    """The district ("LA9") of a value that is one full postcode and nothing else ("la9 4dt", "LA94DT"),
+    else None: a form's postcode column keeps where people live to the district, as the reports
+    name places, instead of losing it to "[POSTCODE]"."""
+    v = value.strip()
+    m = _POSTCODE.fullmatch(v) or _POSTCODE.fullmatch(v.upper())
+    return None if m is None else v.replace(" ", "")[:-3].upper()
+
+
 _STREET = (r"Street|St|Road|Rd|Lane|Ln|Avenue|Ave|Terrace|Terr|Tce|Close|Drive|Dr|Court|Ct|Crescent|Cres|"
            r"Place|Pl|Way|Grove|Gardens|Gdns|Row|Square|Sq|View|Walk|Hill|Park|Mews|Rise|Brow|Fold|Green|"
            r"Bank|Parade|Mount|Yard|Croft|Garth|Wynd|Gate|Vale|Meadows?|Fields?|Heights|Villas|Cottages|"

@@ -115,3 +115,21 @@ def test_the_same_bytes_under_another_extension_are_stored_once(tmp_path, prefec
     (home / "data/raw/inbox/public").mkdir(parents=True)
     (home / "data/raw/inbox/public/survey (1).csv").write_text(data)
     assert ingest_flow(str(home))["renamed_copies"] == [{"file": "survey (1).csv", "same_as": "survey.csv"}]
+
+
+def test_full_postcodes_in_a_metadata_column_are_stored_as_their_district():
+    """Redaction before storage keeps where people live to the district (what the reports print),
+    while a postcode inside an answer is still redacted whole."""
+    import json
+
+    import pandas as pd
+
+    from flows.ingest import redact_chunk
+
+    answers = pd.DataFrame({"respondent_id": ["1", "2"], "question": ["Q"] * 2, "source": ["public"] * 2,
+                            "source_file": ["f.csv"] * 2,
+                            "text": ["Write to me at LA9 4DT please", "More buses"],
+                            "Your postcode": ["LA9 4DT", "la23 1ab"], "Venue": ["Kendal Town Hall", ""]})
+    out = redact_chunk.fn(answers)
+    assert [json.loads(m).get("Your postcode") for m in out["metadata"]] == ["LA9", "LA23"]
+    assert out["text"].iloc[0] == "Write to me at [POSTCODE] please"

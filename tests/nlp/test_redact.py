@@ -325,3 +325,13 @@ def test_names_outside_the_gazetteer_need_the_dictionary():
 ])
 def test_names_after_a_job(r, text, expected):
     assert r.redact(text) == expected
+
+
+def test_a_postcode_column_keeps_the_district():
+    """A form's "Your postcode" of full postcodes became "[POSTCODE]" and lost every locality."""
+    from nlp.redact import postcode_district
+
+    assert [postcode_district(v) for v in ("LA9 4DT", "la9 4dt", "LA94DT", " CA1 2AB ", "SW1A 1AA")] == \
+        ["LA9", "LA9", "LA9", "CA1", "SW1A"]
+    # Only a value that is a postcode and nothing else: a district, free text or a place stays as it is.
+    assert [postcode_district(v) for v in ("CA28", "CA14 3", "my house LA9 4DT", "Kendal", "")] == [None] * 5
