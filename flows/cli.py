@@ -275,6 +275,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands that only read what a run produced: a mistyped --home must not create a new, empty area.
 READ_ONLY = {"report", "export", "quotes"}
+TAXONOMY_COMMANDS = {"train", "run", "export", "report", "quotes", "review", "serve"}
+
+
+def _working_taxonomy(args, ws) -> str | None:
+    """The taxonomy a command works with. Given as a YAML file to a command that writes, it is saved as
+    config/taxonomies/<id>.yaml, so later commands can name it by id. Not given, it is the one this
+    working area last ran (said on stderr when that is not the default): forgetting --taxonomy
+    on a Westmorland working area used to analyse it under North Cumbria's aims without a word."""
+    from flows.settings import load_taxonomy_file, resolve_taxonomy
+    from flows.store import DatabaseBusy, last_run_taxonomy
+    from nlp.taxonomy import TaxonomyError
+
+    spec = args.taxonomy
+    if spec is None:
+        try:
+            last = last_run_taxonomy(ws.db_path, ws.snapshot_path)
+            if last and last != DEFAULT_TAXONOMY and resolve_taxonomy(last, ws.home):
+                print(f"taxonomy: {last}, the one this working area last ran (--taxonomy chooses another)",
+                      file=sys.stderr)
+                return last
+        except (DatabaseBusy, TaxonomyError):  # busy: the command itself says so; gone: the default
+            pass
+        return None
+    path = Path(spec).expanduser()
+    if args.command in ("train", "run", "serve") and path.suffix in (".yaml", ".yml") and path.is_file():
+        tax = load_taxonomy_file(path)
+        saved = ws.home / "config/taxonomies" / f"{tax.id}.yaml"
+        text = path.read_text(encoding="utf-8")
+        if path.resolve() != saved.resolve() and (not saved.is_file() or saved.read_text(encoding="utf-8") != text):
+            atomic_write_text(saved, text)
+            print(f"taxonomy {tax.id} saved as {saved}: later commands here can give --taxonomy {tax.id}, or "
+                  "nothing once it has run", file=sys.stderr)
+    return spec
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     ws = ws.ensure()
     configure_environment(ws)
+    if args.command in TAXONOMY_COMMANDS:
+        args.taxonomy = _working_taxonomy(args, ws)
     if args.command != "serve":
         join_running_server(ws)
     try:

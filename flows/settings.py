@@ -213,7 +213,8 @@ def resolve_taxonomy(spec: str | None, home: Path | None = None) -> Taxonomy:
             if cand.is_file():
                 return load_taxonomy_file(cand)
     known = sorted({p.stem for d in taxonomy_dirs(home) if d.is_dir() for p in d.glob("*.y*ml")})
-    raise TaxonomyError(f"no taxonomy {spec!r}: give a YAML file path or one of: {', '.join(known) or 'none found'}")
+    raise TaxonomyError(f"no taxonomy {spec!r}: give a YAML file path or one of: {', '.join(known) or 'none found'} "
+                        f"(the taxonomy files in {' and '.join(str(d) for d in taxonomy_dirs(home))})")
 
 
 def min_group_size(path: Path | None = None) -> int:

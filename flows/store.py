@@ -139,6 +139,17 @@ def reader_path(db_path: Path, snapshot_path: Path) -> Path:
     return snapshot_path if snapshot_path.exists() else db_path
 
 
+def last_run_taxonomy(db_path: Path, snapshot_path: Path) -> str | None:
+    """The taxonomy id of the working area's last completed run, or None before any."""
+    path = reader_path(db_path, snapshot_path)
+    if not path.exists():
+        return None
+    with connect(path, read_only=True) as con:
+        row = con.execute("SELECT taxonomy_id FROM runs WHERE status = 'completed' "
+                          "ORDER BY finished_at DESC LIMIT 1").fetchone()
+    return row[0] if row else None
+
+
 def require_classified(con: duckdb.DuckDBPyConnection, taxonomy_id: str) -> None:
     """A clear error, not an empty report, for a taxonomy this working area has never run while it
     has run another (`engage report` without --taxonomy in a working area of another system)."""

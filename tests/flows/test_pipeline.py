@@ -585,3 +585,24 @@ def test_a_first_night_with_no_answers_says_what_to_do_and_writes_no_report(tmp_
     assert "QUARANTINED no_free_text.csv" in captured.err
     assert "after fixing the quarantined files above" in captured.out and "Traceback" not in captured.err
     assert not (home / "reports/north-cumbria-2019-2024").exists()
+
+
+def test_a_working_area_remembers_the_taxonomy_it_ran(tmp_path, prefect_harness, capsys):
+    """User test 3 ran `engage run --taxonomy westmorland.yaml`, then forgot --taxonomy once: the night
+    analysed Westmorland's answers under North Cumbria's aims, and the file's id was unknown."""
+    from flows.cli import main
+
+    home = make_home(tmp_path, with_labels=False)
+    mine = tmp_path / "our-objectives.yaml"
+    shutil.copy(REPO / "config/taxonomies/cumbria-system-objectives.yaml", mine)
+    lab = pd.read_csv(REPO / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv", dtype=str,
+                      keep_default_na=False)
+    lab[lab["source"] == "staff"].head(30)[["response_id", "question", "text"]].to_csv(tmp_path / "s.csv", index=False)
+    assert main(["--home", str(home), "ingest", str(tmp_path / "s.csv"), "--source", "staff"]) == 0
+    assert main(["--home", str(home), "run", "--taxonomy", str(mine)]) == 0
+    assert (home / "config/taxonomies/cumbria-system-objectives.yaml").read_text() == mine.read_text()
+    assert "later commands here can give --taxonomy cumbria-system-objectives" in capsys.readouterr().err
+    assert main(["--home", str(home), "report", "--format", "md"]) == 0
+    assert "the one this working area last ran" in capsys.readouterr().err
+    assert not (home / "reports/north-cumbria-2019-2024").exists()
+    assert main(["--home", str(home), "quotes", "--taxonomy", "cumbria-system-objectives", "-n", "1"]) == 0
