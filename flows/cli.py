@@ -133,7 +133,7 @@ def _common(p: argparse.ArgumentParser, taxonomy: bool = True) -> None:
     p.add_argument("--home", default=argparse.SUPPRESS, metavar="DIR",
                    help="working area (default: $ENGAGE_HOME or this repository)")
     p.add_argument("--taxonomy", default=argparse.SUPPRESS, metavar="FILE-or-ID",
-                   help=f"taxonomy YAML file or id in config/taxonomies/ (default: {DEFAULT_TAXONOMY})"
+                   help=f"taxonomy YAML file or id in config/taxonomies/ (default: the one this working area last ran, else {DEFAULT_TAXONOMY})"
                    if taxonomy else "accepted for scripts that pass it to every command; exports are read "
                                     "the same whatever the taxonomy (it applies at `engage run`)")
 
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--home", default=None, metavar="DIR", help="working area (default: $ENGAGE_HOME or this repository)")
     ap.add_argument("--taxonomy", default=None, metavar="FILE-or-ID",
-                    help=f"taxonomy YAML file or id (default: {DEFAULT_TAXONOMY})")
+                    help=f"taxonomy YAML file or id (default: the one this working area last ran, else {DEFAULT_TAXONOMY})")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("ingest", help="add exports (CSV, XLSX, DOCX or text PDF) to the working area and read them",
