@@ -108,7 +108,17 @@ def may_not_be_english(text: str) -> bool:
     if sum(any(not c.isascii() for c in w.replace("’", "'")) for w in words) >= len(words) / 5:
         return True
     low = [w.casefold().replace("’", "'") for w in words if w[:1].islower()]
-    return len(low) >= 4 and sum(w in _english() or len(w) == 1 for w in low) < 0.4 * len(low)
+    if len(low) < 4:
+        return False
+    english = sum(w in _english() or len(w) == 1 for w in low)
+    # Dutch and its neighbours share many short words with English ("in", "is", "heel", "om"): two
+    # of another language's commonest words that English never uses tip an answer that is not
+    # mostly English ("Ik woon in Bowness en het is heel moeilijk om een tandarts te vinden").
+    return english < 0.4 * len(low) or (english < 0.6 * len(low) and len(set(low) & _FOREIGN_FUNCTION_WORDS) >= 2)
+
+
+_FOREIGN_FUNCTION_WORDS = frozenset("""het een niet ik geen wordt wij zijn ook maar naar und nicht ist ich das für eine
+auch wir les est pas je nous avec une des dans qui los las para con una por muy que della sono mae yn ond""".split())
 
 
 def is_empty_answer(text: str) -> bool:
