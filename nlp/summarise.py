@@ -124,6 +124,8 @@ _DANGLING_END = re.compile(
 _COMMON_LOWER = frozenset("""a an and or but the of to in on at by for with from as is are was were be not no all
 any every some more most very so too just only also our we us your you they them their it its this that these those
 what which who when where why how if than then there here up down out over under again new old good bad""".split())
+# Acronyms that are also English words, kept in capitals.
+_WORD_ACRONYMS = frozenset("send nice mind age pals cat ace hope step care bame aids asap".split())
 MIN_WORDS, MAX_WORDS = 4, 15
 LEANING_MAX_WORDS = 12
 QUOTE_MAX_WORDS = 45
@@ -332,13 +334,19 @@ def casing_table(texts: Sequence[str]) -> dict[str, str]:
 
 
 def fix_casing(text: str, table: dict[str, str] | None = None) -> str:
-    """Lower-case shouted common words, restore proper nouns' capitals, capitalise the first word."""
+    """Lower-case shouted words ("need A break", "BUILD affordable homes"), restore proper nouns'
+    capitals, capitalise the first word. A shouted word is a common word, one the theme's texts
+    spell otherwise, or a dictionary word of four letters or more (the first word: of three or more)
+    that is not also an acronym ("SEND", "NICE", "MIND"); "NHS", "WCH" and "IT" stay."""
     table = table or {}
 
     def one(m: re.Match) -> str:
         w = m.group(0)
         key = w.casefold()
-        if w.isupper() and len(w) > 1 and (key in _COMMON_LOWER or table.get(key, w) != w):
+        shouted = w.isupper() and (
+            (len(w) > 1 or (w == "A" and m.start() > 0)) and (key in _COMMON_LOWER or table.get(key, w) != w)
+            or key not in _WORD_ACRONYMS and len(w) >= (3 if m.start() == 0 else 4) and key in _dictionary())
+        if shouted:
             return table.get(key, key) if not table.get(key, key).isupper() else key
         # A function word is never a proper noun, however often it follows a filler ("I think The …").
         if w.islower() and key in table and table[key][:1].isupper() and key not in _COMMON_LOWER:

@@ -475,3 +475,15 @@ def test_statement_agreement_counts_people_close_to_the_statement():
     assert not is_mixed("Stop moving us around to plug gaps", 0.5)
     assert not is_mixed("Stop moving us around to plug gaps", None)  # a report from before agreement was kept
     assert not is_mixed("Concerns and ideas about rotas and parking", 0.0)  # already named by its keywords
+
+
+@pytest.mark.parametrize("shouted, printed", [
+    ("Carers like me need A break", "Carers like me need a break"),
+    ("BUILD affordable homes for LOCAL people", "Build affordable homes for local people"),
+    ("TRAIN local young people", "Train local young people"),
+    ("A&E at WCH is a disgrace", "A&E at WCH is a disgrace"),  # acronyms stay
+    ("Listen to the SEND forum and follow NICE guidance", "Listen to the SEND forum and follow NICE guidance"),
+    ("More NHS dentists in Kendal", "More NHS dentists in Kendal")])
+def test_shouted_words_are_printed_in_lower_case(shouted, printed):
+    """User test 3 printed "Carers like me need A break" and "BUILD affordable homes"."""
+    assert fix_casing(shouted) == printed
