@@ -71,8 +71,10 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, s
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
         require_classified(con, tax.id)
         has_sentiment = has_table(con, "sentiments")
-        if sentiment and not has_sentiment:
-            raise FileNotFoundError("no sentiment predictions yet: run `engage run` first")
+        if sentiment and not (has_sentiment and con.execute("SELECT count(*) FROM sentiments").fetchone()[0]):
+            raise FileNotFoundError("no answer has a tone yet: a sentiment model is trained from labelled answers "
+                                    "with a sentiment column (negative, neutral, positive or mixed), added with "
+                                    "`engage train --labels FILE.csv`; then `engage run`")
         # A search by meaning looks at every segment of a category, also those close to none of its
         # themes (theme_assignments, theme_id NULL); otherwise quotes come from the themes' members.
         base = ("theme_assignments m LEFT JOIN themes t USING (taxonomy_id, code, theme_id)" if about

@@ -54,8 +54,9 @@ def totals_note(doc: dict) -> str:
                 f"({people_by_source(said['by_source'])}), say something; the other "
                 f"{t['answers'] - said['answers']} are blank, \u201cn/a\u201d, \u201cnone\u201d or the like.")
     if n := t.get("other"):
-        out += (f" {n} answer{'s are' if n != 1 else ' is'} about none of the categories below (the survey itself, "
-                "matters outside health and care).")
+        out += (f" {n} answer{'s are' if n != 1 else ' is'} about none of the categories below (off the "
+                "subject, or about the survey itself); the responses export (engage export responses) lists them "
+                "with every answer's categories, to check none was misfiled.")
     if n := t.get("event_notes"):
         out += (f" Each of the {n} notes taken at events counts as one person, though a note may report what "
                 "several people said." if n > 1 else " The note taken at an event counts as one person, though it "

@@ -31,7 +31,9 @@ def meta(home) -> dict:
     return json.loads((home / "data/processed/models/north-cumbria-2019-2024/meta.json").read_text())
 
 
-def test_a_taxonomy_without_labels_classifies_zero_shot(cold_home):
+def test_a_taxonomy_without_labels_classifies_zero_shot(cold_home, capsys):
+    from flows.cli import main
+
     m = meta(cold_home)
     assert m["mode"] == "zero-shot" and m["n_train"] == 0 and m["oof_macro_f1"] is None
     con = duckdb.connect(str(cold_home / "data/processed/engage.duckdb"), read_only=True)
@@ -44,6 +46,10 @@ def test_a_taxonomy_without_labels_classifies_zero_shot(cold_home):
     assert any(c["statements"] for c in doc["categories"])
     assert doc["classifier"]["mode"] == "zero-shot"  # and the report says so
     assert "zero-shot" in (cold_home / "reports/north-cumbria-2019-2024/they-said.md").read_text()
+    # No labels, so no tone: asking for negative quotes says why, not "no quotes match those filters".
+    capsys.readouterr()
+    assert main(["--home", str(cold_home), "quotes", "--sentiment", "negative"]) == 1
+    assert "a sentiment model is trained from labelled answers with a sentiment column" in capsys.readouterr().err
 
 
 def test_labels_short_of_a_trained_model_are_counted(cold_home, tmp_path, capsys):
