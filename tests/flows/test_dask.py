@@ -42,12 +42,12 @@ def dump(home: Path) -> dict[str, list]:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, prefect_harness) -> Path:
     """A generated working area with the classifier trained (identically for both runs, in-process)
-    on every 8th labelled answer: enough for a trained classifier and a sentiment model, quick to fit."""
+    on every 4th labelled answer: enough for a trained classifier and a sentiment model, quick to fit."""
     from flows.train import train_flow
 
     home = generated_home(tmp_path_factory.mktemp("base") / "home", 60)
     labels = home / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv"
-    labels.write_text(pd.read_csv(labels, dtype=str, keep_default_na=False).iloc[::8].to_csv(index=False))
+    labels.write_text(pd.read_csv(labels, dtype=str, keep_default_na=False).iloc[::4].to_csv(index=False))
     assert train_flow(str(home))["mode"] == "trained"
     return home
 
