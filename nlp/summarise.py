@@ -91,7 +91,8 @@ _CONTEXT_START = re.compile(
     r"because|although|though|while|whereas|as|than|or|nor|if so|otherwise|instead|even|such|same here|"
     r"that's|here|again|too|either|should|would|could|can|will|might|may|must|is|are|was|were|has|had|"
     r"does|did|being done|also|both|every time|whenever|when|once|until|unless|since|turned|nearly|went|got|"
-    r"ended|found|tried|waited|spent|took|came|said|told|apparently|anyway)\b", re.IGNORECASE)
+    r"ended|found|tried|waited|spent|took|came|said|told|apparently|anyway|meanwhile|besides|furthermore|"
+    r"moreover|plus|then|therefore|so that|as a result|on top of that|what's more|yet)\b", re.IGNORECASE)
 # Starts with a preposition: often the tail of a longer sentence ("Across the trust, the CCG …").
 _PREP_START = re.compile(r"^(?:across|with|for|in|on|at|from|to|into|by|of|about|between|within|without|after|"
                          r"before|during|under|over|through)\b", re.IGNORECASE)

@@ -52,7 +52,8 @@ def test_anecdotes_and_asks_are_told_apart():
     "Can we have more parking?", "Across the trust, the CCG and", "Set up a group of parents to help design it",
     "Should save money too", "Turned out to be bowel cancer", "Every time something moves to Carlisle",
     "Parking", "Keep services local in every town and village so that older people and carers do not have to "
-    "travel for hours"])
+    "travel for hours",
+    "Meanwhile our daughter can't afford to rent anywhere in Ambleside", "Plus the buses are rubbish"])
 def test_fragments_questions_placeholders_and_long_clauses_are_not_printable(clause):
     assert not printable(clause)
 
