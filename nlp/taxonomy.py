@@ -77,6 +77,9 @@ def parse_taxonomy(data: Mapping[str, Any], origin: str = "taxonomy") -> Taxonom
                              kind=str(c.get("kind") or "category")))
     if sum(c.is_other for c in cats) > 1:
         raise TaxonomyError(f"{origin}: at most one category may have kind 'other'")
-    return Taxonomy(id=tid, title=str(data["title"]), question=str(data.get("question") or ""),
-                    summary_heading=str(data.get("summary_heading") or "What people told us:"),
+    question = " ".join(str(data.get("question") or "").split())
+    # Without a heading of its own, the lead-in still says what people were asked.
+    heading = data.get("summary_heading") or (f"When we asked people \u201c{question}\u201d they said:" if question
+                                              else "What people told us:")
+    return Taxonomy(id=tid, title=str(data["title"]), question=question, summary_heading=str(heading),
                     categories=tuple(cats), facets=dict(data.get("facets") or {}))

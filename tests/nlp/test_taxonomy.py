@@ -58,3 +58,11 @@ def test_patient_experience_framework_has_its_fifty_labels():
     assert px.other_code == "LABELLING_NOT_POSSIBLE" and px.category(px.other_code).title == "Labelling not possible"
     assert {"Not assigned", "Positive experience & gratitude", "Transport to/ from services"} <= set(titles)
     assert px.question and px.summary_heading
+
+
+def test_a_taxonomy_without_a_summary_heading_leads_in_with_its_question():
+    base = {"id": "w", "title": "Living well", "categories": [{"code": "CYP", "title": "Children and young people"}]}
+    asked = parse_taxonomy({**base, "question": "What would help you live well?"})
+    assert asked.summary_heading == "When we asked people \u201cWhat would help you live well?\u201d they said:"
+    assert parse_taxonomy(base).summary_heading == "What people told us:"
+    assert parse_taxonomy({**base, "summary_heading": "They said:"}).summary_heading == "They said:"
