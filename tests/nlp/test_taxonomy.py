@@ -61,7 +61,8 @@ def test_patient_experience_framework_has_its_fifty_labels():
 
 
 def test_a_taxonomy_without_a_summary_heading_leads_in_with_its_question():
-    base = {"id": "w", "title": "Living well", "categories": [{"code": "CYP", "title": "Children and young people"}]}
+    base = {"id": "w", "title": "Living well", "categories": [{"code": "CYP", "title": "Children and young people"},
+                                                       {"code": "MH", "title": "Mental health"}]}
     asked = parse_taxonomy({**base, "question": "What would help you live well?"})
     assert asked.summary_heading == "When we asked people \u201cWhat would help you live well?\u201d they said:"
     assert parse_taxonomy(base).summary_heading == "What people told us:"
