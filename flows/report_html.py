@@ -195,7 +195,9 @@ def theme_chart(statements: list[dict], width: int = 640) -> str:
                 x += w
         rows.append(f'<text x="{x + 4:.1f}" y="{y + 13}">{s["n"]}</text>')
     height = len(statements) * (bar_h + gap)
-    legend = "".join(f'<span><i style="background:{c}"></i>{SOURCE_NAMES[s]}</span>' for s, c in SOURCE_COLOURS.items())
+    present = {src for st in statements for src, n in st["by_source"].items() if n}  # no key for a source not there
+    legend = "".join(f'<span><i style="background:{c}"></i>{SOURCE_NAMES[s]}</span>'
+                     for s, c in SOURCE_COLOURS.items() if s in present)
     return (f'<div class="chart"><svg role="img" aria-label="Themes by number of people and source" '
             f'width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">{"".join(rows)}</svg>'
             f'<div class="legend">{legend}</div></div>')

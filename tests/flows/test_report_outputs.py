@@ -282,3 +282,9 @@ def test_a_mixed_group_is_evidence_not_a_statement():
     assert not any(s == "List Bullet" and t.startswith("Stop moving") for s, t in styles)
     assert any(s.startswith("Heading") and t.startswith("Various points, among them") for s, t in styles)
     assert any("made various points" in t for _, t in styles)
+
+
+def test_the_chart_legend_names_only_the_sources_in_it():
+    chart = theme_chart(sample_doc()["categories"][0]["statements"])
+    assert '></i>public</span>' in chart and '></i>staff</span>' in chart  # the sample's two sources
+    assert "Healthwatch" not in chart and "partner" not in chart
