@@ -554,8 +554,37 @@ def is_mixed(statement: str, agreement: float | None) -> bool:
 
 
 def _names_nothing(word: str) -> bool:
-    """A keyword that cannot say what a theme is about: a vague word or a manner adverb ("actually")."""
-    return word in _VAGUE or word in _ADVERBS
+    """A keyword that cannot say what a theme is about: a vague word, a manner adverb ("actually"),
+    text-speak ("didnt", "yrs"), or an English word that is never a noun ("exhausted", "seen",
+    "nearly"). Words no dictionary knows (places, "camhs", "wch") can name a theme."""
+    return (word in _VAGUE or word in _ADVERBS or word in _TEXT_SPEAK
+            or (word in _dictionary() and not _is_noun(word)))
+
+
+_TEXT_SPEAK = frozenset("""didnt dont cant wont isnt doesnt wasnt werent couldnt wouldnt shouldnt havent hasnt arent
+aint im ive id youre theyre thats theres whats yrs yr wks mins hrs thx pls plz tho""".split())
+
+
+@lru_cache(maxsize=1)
+def _nouns() -> tuple[frozenset[str], dict[str, str]]:
+    """WordNet's nouns and the lookup of inflected forms ("faces" -> "face"), from spacy-lookups-data."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    import spacy_lookups_data
+
+    data = Path(spacy_lookups_data.__file__).parent / "data"
+    index = json.loads(gzip.decompress((data / "en_lemma_index.json.gz").read_bytes()))
+    forms = json.loads(gzip.decompress((data / "en_lemma_lookup.json.gz").read_bytes()))
+    return frozenset(w.casefold() for w in index["noun"]), forms
+
+
+def _is_noun(word: str) -> bool:
+    """A noun, or the plural of one ("faces"); not a verb form whose stem happens to be one
+    ("exhausted" -> exhaust, "seen" -> see)."""
+    nouns, forms = _nouns()
+    return word in nouns or (word.endswith("s") and forms.get(word, word) in nouns)
 
 
 def make_statement(segments: Sequence[str], seg_emb: np.ndarray, centroid: np.ndarray,

@@ -488,3 +488,14 @@ def test_statement_agreement_counts_people_close_to_the_statement():
 def test_shouted_words_are_printed_in_lower_case(shouted, printed):
     """User test 3 printed "Carers like me need A break" and "BUILD affordable homes"."""
     assert fix_casing(shouted) == printed
+
+
+@pytest.mark.parametrize("keywords, name", [
+    (["didnt", "nearly", "talking"], "Concerns and ideas about talking"),
+    (["yrs", "seen", "parking"], "Concerns and ideas about parking"),
+    (["used", "patch"], "Concerns and ideas about patch"),
+    (["bereavement", "died"], "Concerns and ideas about bereavement"),
+    (["camhs", "waits"], "Concerns and ideas about camhs and waits")])  # words no dictionary knows can name
+def test_a_fallback_names_nouns_not_verb_forms_or_text_speak(keywords, name):
+    """User test 3 printed "Concerns and ideas about didnt and nearly" and "… about yrs and seen"."""
+    assert fallback_statement(keywords) == name
