@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from typing import Any
 
 from prefect import Flow
+from prefect.client.orchestration import get_client
 from prefect.runner import Runner
 from prefect.settings import PREFECT_UI_URL
 
@@ -39,3 +41,12 @@ def serve(flow: Flow, name: str, cron: str, parameters: dict[str, Any], limit: i
         asyncio.run(runner.start())
     except KeyboardInterrupt:
         pass
+    finally:
+        # The runner pauses its schedule as it shuts down, but not when the stop comes while it is
+        # still starting (a loaded machine, a service manager stopping a slow start): pause it here too.
+        try:
+            with get_client(sync_client=True) as client:
+                client.pause_deployment(deployment_id)
+        except Exception as e:  # noqa: BLE001 - the server may already be gone; say so and go on stopping
+            print(f"could not pause the nightly schedule on the way out ({e.__class__.__name__}): it may still "
+                  "show as active in the Prefect UI", file=sys.stderr)
