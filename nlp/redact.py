@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-PII_TYPES = ("NAME", "PHONE", "EMAIL", "NHS_NUMBER", "POSTCODE", "ADDRESS", "DOB")
+PII_TYPES = ("NAME", "PHONE", "EMAIL", "NHS_NUMBER", "ID_NUMBER", "POSTCODE", "ADDRESS", "DOB")
 
 
 @dataclass(frozen=True)
@@ -58,9 +58,18 @@ _NHS_CUE = re.compile(r"(?i)\bn\.?h\.?s\.?\s*(?:no\.?|num(?:ber)?\.?|#)?\s*(?:is
 _PHONE = re.compile(r"(?<![\w+/])(?P<intl>(?:\+|00)[ ]?44[ ]?(?:\(0\)[ ]?)?)?(?P<body>\(?(?(intl)\d|0)\d*\)?"
                     r"(?:[ ]?[-.]?[ ]?\(?\d+\)?)*)")
 _PHONE_EXT = re.compile(r"(?i)[ ]*,?[ ]*(?:ext|extn|extension|x)\.?[ ]*:?[ ]*\d{1,5}(?!\d)")
-# An internal extension on its own ("ring Sharon on ext 4471") reaches a person as surely as a full
-# number: three to five digits after "ext", "extn" or "extension", never a bare "x".
-_LONE_EXT = re.compile(r"(?i)(?<![\w.])(?:ext|extn|extension)\.?[ ]*:?[ ]*\d{3,5}(?![\d,.]\d|\d)")
+# An internal extension or bleep on its own ("ring Sharon on ext 4471", "bleep 2231") reaches a person
+# as surely as a full number: three to five digits after "ext", "extn", "extension", "bleep" or
+# "pager", or four or five straight after an "x" ("call me on x5521"; not "x2", "3x10").
+_LONE_EXT = re.compile(r"(?i)(?<![\w.])(?:ext|extn|extension|bleep|pager)\.?[ ]*(?:me[ ]+)?(?:on[ ]+)?:?[ ]*\d{3,5}"
+                       r"(?![\d,.]\d|\d)|(?<![\w.£$])x\d{4,5}(?![\w,.]\d|\w)")
+# A number that identifies a member of staff or a patient: "staff number 20459833", "ESR no. 12345678",
+# "GMC number is 7012345" (a public register names the doctor), "NMC PIN 12A3456E", "employee ID
+# E1234567", "hospital number K123456". The word before it says what it is; four digits at least.
+_ID_KIND = (r"(?:(?:staff|assignment|employee|payroll|personnel|hospital|patient|badge|smart ?card|unit|membership)"
+            r"[ ]+(?:number|no\.?|num|#|id|ref(?:erence)?)"
+            r"|(?:nmc[ ]+pin|esr|gmc|nmc|hcpc|gphc|gdc|mrn)(?:[ ]+(?:number|no\.?|num|#|id|pin|ref(?:erence)?))?)")
+_ID_NUMBER = re.compile(r"(?i)\b" + _ID_KIND + r"[ ]*(?:is|was|[:=#-])?[ ]*([A-Z]{0,2}\d[A-Z\d]{3,11})\b")
 
 # Full postcodes only: a district on its own ("CA28") says where, not who. Lower case needs the
 # space and cannot end in an ordinal or unit ("ca28 2nd").
@@ -227,7 +236,8 @@ class Redactor:
         """All personal data in ``text``: sorted, non-overlapping. Earlier types in the order below
         win an overlap, so an email's local part is never also read as a name."""
         spans: list[PiiSpan] = []
-        for kind, finder in (("EMAIL", _emails), ("DOB", _dobs), ("NHS_NUMBER", _nhs_numbers), ("PHONE", _phones),
+        for kind, finder in (("EMAIL", _emails), ("DOB", _dobs), ("NHS_NUMBER", _nhs_numbers),
+                             ("ID_NUMBER", _id_numbers), ("PHONE", _phones),
                              ("POSTCODE", _postcodes), ("ADDRESS", _addresses)):
             for start, end in finder(text):
                 if not any(start < s.end and s.start < end for s in spans):
@@ -358,7 +368,9 @@ class Redactor:
             (self._is_unknown(first) and (cue is not None or role or _AT_WORK.match(text, start + len(first))
                                           or self._unknown_follows(text, tokens, i)))
             # After a job, a capitalised word before an unknown one: "social worker Precious Mbeki".
-            or (role and self._is_surname(first) and self._unknown_follows(text, tokens, i)))
+            or (role and self._is_surname(first) and self._unknown_follows(text, tokens, i))
+            # Joined by "and" to a name or another unknown word: "with Chidi and Oluwadamilare".
+            or (self._is_unknown(first) and self._joined_to_name(text, tokens, i)))
         if not lower_case:
             if not _CAPITALISED.fullmatch(first):
                 return None
@@ -390,6 +402,24 @@ class Redactor:
         return (i + 1 < len(tokens) and _gap(text, tokens[i][1], tokens[i + 1][0])
                 and self._is_unknown(_strip_possessive(tokens[i + 1][2])))
 
+    def _joined_to_name(self, text: str, tokens: list[_Token], i: int) -> bool:
+        """"Chidi and Oluwadamilare", "Sarah and Oluwadamilare": joined by "and"/"&" to a known first
+        name or to another capitalised word nobody knows (a place neither gazetteer nor dictionary
+        knows may go with them: over-redaction loses a place, never a person)."""
+        for k in (i - 2, i + 2):
+            lo, hi = sorted((i, k))
+            if not (0 <= k < len(tokens) and tokens[lo + 1][2].casefold() == "and"):
+                continue
+            if not re.fullmatch(r"[ ]+and[ ]+", text[tokens[lo][1]:tokens[hi][0]], re.I):
+                continue
+            other = _strip_possessive(tokens[k][2])
+            before = tokens[lo - 1][2].casefold() if lo else ""
+            # Two unknown words need a word that goes before people ("with", "thanks to"): "Covid and
+            # Brexit hit staffing" are no names.
+            if other in self._first or (self._is_unknown(other) and before in _BEFORE_PEOPLE):
+                return True
+        return False
+
     def _paired_with_name(self, text: str, tokens: list[_Token], i: int) -> bool:
         """"Jean and Derek", "Derek & Jean": a word-like name joined to an unambiguous one."""
         for step in (1, -1):
@@ -406,6 +436,10 @@ class Redactor:
         return False
 
 
+_BEFORE_PEOPLE = frozenset("with by from thank thanks ask asked tell told call called phoned emailed met saw see "
+                           "and nurses doctors carers colleagues".split())
+
+
 def _gap(text: str, end: int, start: int, after_abbrev: bool = False) -> bool:
     """Whether two words are adjacent within one name: spaces only, or ". " after a title or initial."""
     return re.fullmatch(r"\.?[ ]{1,2}" if after_abbrev else r"[ ]{1,2}", text[end:start]) is not None
@@ -413,6 +447,12 @@ def _gap(text: str, end: int, start: int, after_abbrev: bool = False) -> bool:
 
 def _strip_possessive(word: str) -> str:
     return word[:-2] if len(word) > 2 and word[-2] in "'’" and word[-1] in "sS" else word
+
+
+def _id_numbers(text: str) -> list[tuple[int, int]]:
+    """The number after a staff or patient identifier's name (the name itself stays: "my staff number
+    [ID_NUMBER]" still reads)."""
+    return [m.span(1) for m in _ID_NUMBER.finditer(text) if sum(c.isdigit() for c in m.group(1)) >= 4]
 
 
 def _emails(text: str) -> list[tuple[int, int]]:

@@ -183,9 +183,9 @@ def test_place_and_hospital_names_are_never_redacted(r):
 
 def test_placeholders_are_typed():
     text = ("Mrs R. Hetherington, 7 Loop Road South, Whitehaven CA28 7QD, DOB 03/02/1989, NHS no 943 476 5919, "
-            "07700 900123, r.h@example.com")
+            "07700 900123, r.h@example.com, staff number 20459833")
     assert default_redactor().redact(text) == ("[NAME], [ADDRESS], Whitehaven [POSTCODE], DOB [DOB], "
-                                               "NHS no [NHS_NUMBER], [PHONE], [EMAIL]")
+                                               "NHS no [NHS_NUMBER], [PHONE], [EMAIL], staff number [ID_NUMBER]")
     assert {s.type for s in default_redactor().find(text)} == set(PII_TYPES)
 
 
@@ -335,3 +335,27 @@ def test_a_postcode_column_keeps_the_district():
         ["LA9", "LA9", "LA9", "CA1", "SW1A"]
     # Only a value that is a postcode and nothing else: a district, free text or a place stays as it is.
     assert [postcode_district(v) for v in ("CA28", "CA14 3", "my house LA9 4DT", "Kendal", "")] == [None] * 5
+
+
+
+@pytest.mark.parametrize("text, redacted", [
+    ("My staff number is 20459833 and my payslip has been wrong", "My staff number is [ID_NUMBER] and my payslip has been wrong"),
+    ("My assignment number is 20459833", "My assignment number is [ID_NUMBER]"),
+    ("ESR number 12345678", "ESR number [ID_NUMBER]"),
+    ("My GMC number is 7012345", "My GMC number is [ID_NUMBER]"),
+    ("NMC PIN 12A3456E", "NMC PIN [ID_NUMBER]"),
+    ("My employee ID is E1234567", "My employee ID is [ID_NUMBER]"),
+    ("his hospital number is K123456", "his hospital number is [ID_NUMBER]"),
+    ("Call me on x5521", "Call me on [PHONE]"),
+    ("Bleep 2231 if it is urgent", "[PHONE] if it is urgent"),
+    ("I work nights on ward 23 with Chidi and Oluwadamilare", "I work nights on ward 23 with [NAME] and [NAME]"),
+    ("I work with Sarah and Oluwadamilare", "I work with [NAME] and [NAME]")])
+def test_staff_identifiers_bleeps_and_paired_names(text, redacted):
+    """User test 4 found a staff number printed in a report quote, and these kept as typed."""
+    assert default_redactor().redact(text) == redacted
+
+
+@pytest.mark.parametrize("text", ["We have 2000 staff and 40 beds", "ward 23 and ward 5", "the x-ray took 3 hours",
+                                  "Band 5 nurses on 5B", "Covid and Brexit hit staffing", "3x1000 units"])
+def test_counts_wards_and_pairs_of_things_stay(text):
+    assert default_redactor().redact(text) == text
