@@ -75,6 +75,11 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_add
         counted = con.execute("SELECT count(*) FROM answers WHERE duplicate_of IS NULL").fetchone()[0]
     if not counted:  # a first night whose exports were all quarantined, or none dropped yet: no report of zeros
         logger.info("no answers in %s yet: nothing to analyse", ws.home)
+        with connect(ws.db_path) as con, transaction(con):  # still the taxonomy this area works with
+            now = datetime.now(timezone.utc).replace(tzinfo=None)
+            con.execute("INSERT INTO runs (run_id, taxonomy_id, started_at, finished_at, status, summary) "
+                        "VALUES (?, ?, ?, ?, 'no answers', ?)",
+                        [uuid.uuid4().hex, tax.id, started, now, f"{len(ingested['files'])} files, none read"])
         join_preloads()
         return {"ingest": ingested, "train": trained, "analyse": None, "reports": [], "skipped": True,
                 "no_answers": True}

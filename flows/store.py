@@ -140,20 +140,23 @@ def reader_path(db_path: Path, snapshot_path: Path) -> Path:
 
 
 def last_run_taxonomy(db_path: Path, snapshot_path: Path) -> str | None:
-    """The taxonomy id of the working area's last completed run, or None before any."""
+    """The taxonomy id of the working area's last run (also one that found no answers yet), or None."""
     path = reader_path(db_path, snapshot_path)
     if not path.exists():
         return None
     with connect(path, read_only=True) as con:
-        row = con.execute("SELECT taxonomy_id FROM runs WHERE status = 'completed' "
+        row = con.execute("SELECT taxonomy_id FROM runs WHERE status IN ('completed', 'no answers') "
                           "ORDER BY finished_at DESC LIMIT 1").fetchone()
     return row[0] if row else None
 
 
 def require_classified(con: duckdb.DuckDBPyConnection, taxonomy_id: str) -> None:
-    """A clear error, not an empty report, for a taxonomy this working area has never run while it
-    has run another (`engage report` without --taxonomy in a working area of another system)."""
+    """A clear error, not an empty report, for a working area with no answers yet, or a taxonomy it has
+    never run while it has run another (`engage report` without --taxonomy in another system's area)."""
     done = [t for (t,) in con.execute("SELECT DISTINCT taxonomy_id FROM predictions ORDER BY 1").fetchall()]
+    if not done and not con.execute("SELECT count(*) FROM answers WHERE duplicate_of IS NULL").fetchone()[0]:
+        raise FileNotFoundError("there are no answers in this working area yet, so nothing to report: drop exports "
+                                "into data/raw/inbox/ and run `engage run`")
     if done and taxonomy_id not in done:
         raise FileNotFoundError(f"taxonomy {taxonomy_id} has not been run in this working area; it has results "
                                 f"for {', '.join(done)}: add --taxonomy {done[0]} (or run `engage run --taxonomy "

@@ -585,6 +585,9 @@ def test_a_first_night_with_no_answers_says_what_to_do_and_writes_no_report(tmp_
     assert "QUARANTINED no_free_text.csv" in captured.err
     assert "after fixing the quarantined files above" in captured.out and "Traceback" not in captured.err
     assert not (home / "reports/north-cumbria-2019-2024").exists()
+    assert main(["--home", str(home), "report"]) == 1  # no report of zeros on request either
+    assert "no answers in this working area yet" in capsys.readouterr().err
+    assert not (home / "reports/north-cumbria-2019-2024").exists()
 
 
 def test_a_working_area_remembers_the_taxonomy_it_ran(tmp_path, prefect_harness, capsys):
@@ -606,3 +609,24 @@ def test_a_working_area_remembers_the_taxonomy_it_ran(tmp_path, prefect_harness,
     assert "the one this working area last ran" in capsys.readouterr().err
     assert not (home / "reports/north-cumbria-2019-2024").exists()
     assert main(["--home", str(home), "quotes", "--taxonomy", "cumbria-system-objectives", "-n", "1"]) == 0
+
+
+def test_the_taxonomy_of_a_first_night_with_no_answers_is_remembered(tmp_path, prefect_harness, capsys):
+    """User test 4: a first run with --taxonomy found only quarantined files; the next, without it, used
+    North Cumbria's aims."""
+    from flows.cli import main
+
+    home = make_home(tmp_path, with_labels=False)
+    mine = tmp_path / "our-objectives.yaml"
+    shutil.copy(REPO / "config/taxonomies/cumbria-system-objectives.yaml", mine)
+    assert main(["--home", str(home), "run", "--taxonomy", str(mine)]) == 0
+    lab = pd.read_csv(REPO / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv", dtype=str,
+                      keep_default_na=False)
+    (home / "data/raw/inbox/staff").mkdir(parents=True, exist_ok=True)
+    lab[lab["source"] == "staff"].head(20)[["response_id", "question", "text"]].to_csv(
+        home / "data/raw/inbox/staff/s.csv", index=False)
+    capsys.readouterr()
+    assert main(["--home", str(home), "run"]) == 0
+    assert "taxonomy: cumbria-system-objectives, the one this working area last ran" in capsys.readouterr().err
+    assert (home / "reports/cumbria-system-objectives/they-said.md").exists()
+    assert not (home / "reports/north-cumbria-2019-2024").exists()
