@@ -12,13 +12,13 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from flows.files import atomic_write_bytes, atomic_write_text
-from flows.report_docx import render_docx, sentiment_line
+from flows.report_docx import render_docx
 from flows.report_html import (category_note, classifier_note, in_said_list, left_out_note, people_by_source, raised_by,
-                               reading_note, render_html, statement_heading, totals_note)
+                               reading_note, render_html, statement_heading, tone_note, totals_note)
 from flows.settings import min_group_size, resolve_taxonomy, workspace
 from flows.store import connect, reader_path, require_classified
 from nlp.preprocess import may_not_be_english
-from nlp.summarise import is_mixed, named_by_keywords
+from nlp.summarise import is_mixed, named_by_keywords, views_differ
 
 FORMATS = ("md", "json", "html", "docx")
 
@@ -77,6 +77,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         # quote here, in the JSON, with its file and respondent for whoever must check it.
         statements = [{"id": d["theme_id"], "text": d["text"], "named_by_keywords": named_by_keywords(d["text"]),
                        "agreement": d.get("agreement"), "mixed": is_mixed(d["text"], d.get("agreement")),
+                       "views_differ": views_differ(d.get("by_sentiment")),
                        "n": d["n"], "by_source": d["by_source"],
                        **{k: d[k] for k in ("by_sentiment", "by_locality", "by_age_band") if k in d},
                        "keywords": d["keywords"],
@@ -189,8 +190,8 @@ def render_markdown(doc: dict) -> str:
             lines += [note, ""]
         for s in c["statements"]:
             lines += [f"### {statement_heading(s)}", "", f"{raised_by(s)} ({people_by_source(s['by_source'])}).", ""]
-            if s.get("by_sentiment"):
-                lines += [f"Their tone: {sentiment_line(s['by_sentiment'])}.", ""]
+            if note := tone_note(s):
+                lines += [note, ""]
             for q in s["quotes"]:
                 ref = f" (ref {q['ref']})" if q.get("ref") else ""
                 lines += [f"> “{q['text']}”", f"> — {q.get('attribution') or q['source']}{ref}", ""]

@@ -8,15 +8,10 @@ from docx import Document
 from docx.shared import Pt
 
 from flows.report_html import (category_note, classifier_note, in_said_list, left_out_note, people_by_source, raised_by,
-                               reading_note, statement_heading, totals_note)
+                               reading_note, statement_heading, tone_note, totals_note)
 
 SOURCES = ("public", "staff", "healthwatch", "partner")
 SOURCE_HEADINGS = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
-
-
-def sentiment_line(by_sentiment: dict) -> str:
-    """'31 negative, 12 neutral, 2 positive' in a fixed order, for the evidence under a statement."""
-    return ", ".join(f"{by_sentiment[k]} {k}" for k in ("negative", "neutral", "positive", "mixed") if by_sentiment.get(k))
 
 
 def _quote(doc, q: dict) -> None:
@@ -61,7 +56,7 @@ def render_docx(report: dict) -> bytes:
         for s in c["statements"]:
             doc.add_heading(statement_heading(s), level=3)
             doc.add_paragraph(f"{raised_by(s)} ({people_by_source(s['by_source'])})."
-                              + (f" Their tone: {sentiment_line(s['by_sentiment'])}." if s.get("by_sentiment") else ""))
+                              + (f" {note}" if (note := tone_note(s)) else ""))
             for q in s["quotes"]:
                 _quote(doc, q)
     left_out = [f for f in report["files"] if f["status"] != "ingested"]

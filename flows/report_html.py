@@ -83,6 +83,20 @@ def category_note(c: dict) -> str:
     return out
 
 
+def tone_note(s: dict) -> str | None:
+    """'Their tone: 12 negative, 3 neutral, 6 positive.', and when the group is both for and against
+    (`views_differ`), that its statement speaks for one side."""
+    if not s.get("by_sentiment"):
+        return None
+    line = ", ".join(f"{s['by_sentiment'][k]} {k}" for k in ("negative", "neutral", "positive", "mixed")
+                     if s["by_sentiment"].get(k))
+    out = f"Their tone: {line}."
+    if s.get("views_differ"):
+        out += (" Their views differ: some are for what the statement says and some against it, so its count is "
+                "not of people who agree with it; read the quotes before using it.")
+    return out
+
+
 def in_said_list(s: dict) -> bool:
     """Whether a statement goes in the "they said" list: not a group named by its keywords (no
     printable wording of its own), nor a mix of points its statement speaks for few of."""
@@ -213,5 +227,5 @@ def render_html(doc: dict) -> str:
                                                         classifier_note=classifier_note(doc),
                                                         reading_note=reading_note(doc), totals_note=totals_note(doc),
                                                         category_note=category_note, left_out_note=left_out_note,
-                                                        statement_heading=statement_heading,
+                                                        statement_heading=statement_heading, tone_note=tone_note,
                                                         script_hash=script_hash, source_names=SOURCE_NAMES)

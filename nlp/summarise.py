@@ -547,6 +547,19 @@ def statement_agreement(statement: np.ndarray, emb: np.ndarray, persons: Sequenc
     return len(close) / len(set(persons))
 
 
+def views_differ(by_sentiment: dict | None) -> bool:
+    """Whether a group's people are both for and against: at least three positive and three negative,
+    each side at least 15% of the group. "Staff should not have to pay to park" over a group that also
+    holds "Car park charges for staff are fair" speaks for one side. Tone is the writer's, not their
+    stance on the statement, so a few words of praise in a group of complaints do not count: on the
+    2019 sample two groups of 56 qualify ("The car park at WCH is a disgrace for staff": 6 negative,
+    3 positive of 16)."""
+    by = by_sentiment or {}
+    n = sum(by.values())
+    side = min(by.get("positive", 0), by.get("negative", 0))
+    return side >= 3 and side >= 0.15 * n
+
+
 def is_mixed(statement: str, agreement: float | None) -> bool:
     """Whether a group is a mix of points that its statement does not speak for (see
     `statement_agreement`); a group named by its keywords is already not a statement."""

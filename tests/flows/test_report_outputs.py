@@ -288,3 +288,20 @@ def test_the_chart_legend_names_only_the_sources_in_it():
     chart = theme_chart(sample_doc()["categories"][0]["statements"])
     assert '></i>public</span>' in chart and '></i>staff</span>' in chart  # the sample's two sources
     assert "Healthwatch" not in chart and "partner" not in chart
+
+
+def test_a_group_for_and_against_says_its_views_differ_in_every_format():
+    """User test 4: "Staff should not have to pay to park" counted 12 people, among them those who wrote
+    "Car park charges for staff are fair"."""
+    from flows.report import render_markdown
+
+    doc = sample_doc()
+    cat = doc["categories"][0]
+    cat["statements"][0] = {**cat["statements"][0], "by_sentiment": {"negative": 3, "positive": 3},
+                            "views_differ": True}
+    cat["statements"][1] = {**cat["statements"][1], "by_sentiment": {"negative": 2}}
+    phrase = "Their views differ: some are for what the statement says and some against it"
+    md = render_markdown(doc)
+    assert md.count(phrase) == 1 and "Their tone: 3 negative, 3 positive." in md
+    assert render_html(doc).count(phrase) == 1
+    assert sum(phrase in p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs) == 1

@@ -499,3 +499,12 @@ def test_shouted_words_are_printed_in_lower_case(shouted, printed):
 def test_a_fallback_names_nouns_not_verb_forms_or_text_speak(keywords, name):
     """User test 3 printed "Concerns and ideas about didnt and nearly" and "… about yrs and seen"."""
     assert fallback_statement(keywords) == name
+
+
+def test_views_differ_when_both_sides_are_a_real_share():
+    from nlp.summarise import views_differ
+
+    assert views_differ({"negative": 12, "neutral": 5, "positive": 4})
+    assert not views_differ({"negative": 2, "neutral": 14, "positive": 2})  # a few words of praise and complaint
+    assert not views_differ({"negative": 4, "neutral": 34, "positive": 9})  # 4 of 47
+    assert not views_differ({"negative": 2, "positive": 2}) and not views_differ({}) and not views_differ(None)
