@@ -17,7 +17,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from flows.files import FORMULA_START, atomic_write_bytes
 from flows.settings import Workspace, resolve_taxonomy
 from flows.store import connect, reader_path
-from flows.train import LabelsError, labels_dir, load_model
+from flows.train import LabelsError, labelled_data, labels_dir, load_model
 
 REVIEW_COLUMNS = ["answer_id", "source", "question", "text", "predicted", "labels", "notes"]
 
@@ -29,7 +29,7 @@ PER_THIN_CATEGORY = 10
 def review_candidates(ws: Workspace, taxonomy: str | None, n_uncertain: int, n_random: int, seed: int = 0) -> pd.DataFrame:
     """For each category with too few labels, the answers most likely in it; then counted answers whose
     scores sit closest to a decision threshold, then a random sample; the same words from several
-    people are one row (an officer labels a text once)."""
+    people are one row (an officer labels a text once), and an answer already labelled is left out."""
     tax = resolve_taxonomy(taxonomy, ws.home)
     _, meta = load_model(ws, tax)
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
@@ -47,7 +47,11 @@ def review_candidates(ws: Workspace, taxonomy: str | None, n_uncertain: int, n_r
     predicted = (pred[pred["assigned"]].assign(o=lambda d: d["code"].map(order)).sort_values("o")
                  .groupby("answer_id")["code"].agg(";".join))
     per_answer["predicted"] = predicted.reindex(per_answer.index).fillna("")
-    per_answer = per_answer[~per_answer["text"].str.casefold().str.split().str.join(" ").duplicated()]
+    same = per_answer["text"].str.casefold().str.split().str.join(" ")
+    # An answer labelled already (in any labelled file) is not asked again.
+    labelled, _ = labelled_data(ws, tax)
+    done = set(labelled["text"].str.casefold().str.split().str.join(" "))
+    per_answer = per_answer[~same.duplicated() & ~same.isin(done)]
     # A category with too few labels keeps the trained model from taking over (flows.train.MIN_PER_CATEGORY):
     # the answers most likely to be in it come first, so one round of review can fill it.
     likely = []

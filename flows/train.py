@@ -211,7 +211,7 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
     df, labels_hash = labelled_data(ws, tax)
     examples = df["example"].to_numpy(dtype=bool)
     counts = {"n_train": int((~examples).sum()), "n_examples": int(examples.sum()),
-              "thin_categories": thin_categories(df, tax) if len(df) else {}}
+              "thin_categories": thin_categories(df, tax)}
     zero_shot = len(df) < MIN_LABELLED_ANSWERS or bool(counts["thin_categories"])
     if zero_shot:
         labels_hash = hashlib.sha256(f"{ZERO_SHOT_VERSION}|{MODEL_VERSION}|{tax!r}".encode()).hexdigest()

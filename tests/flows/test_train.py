@@ -86,9 +86,10 @@ def test_a_category_with_too_few_labels_keeps_zero_shot_and_comes_first_for_revi
     from flows.cli import main
 
     home = make_home(tmp_path, with_labels=False)
-    lab = pd.read_csv(LABELLED, dtype=str, keep_default_na=False)
-    lab = pd.concat([lab[lab["labels"] != "OTHER"].head(80), lab[lab["labels"] == "OTHER"].head(2)])
-    lab[["response_id", "question", "text"]].to_csv(tmp_path / "answers.csv", index=False)
+    every = pd.read_csv(LABELLED, dtype=str, keep_default_na=False)
+    lab = pd.concat([every[every["labels"] != "OTHER"].head(80), every[every["labels"] == "OTHER"].head(2)])
+    unlabelled = pd.concat([every[every["labels"] != "OTHER"].iloc[80:110], every[every["labels"] == "OTHER"].iloc[2:12]])
+    pd.concat([lab, unlabelled])[["response_id", "question", "text"]].to_csv(tmp_path / "answers.csv", index=False)
     assert main(["--home", str(home), "ingest", str(tmp_path / "answers.csv"), "--source", "public"]) == 0
     lab.to_csv(tmp_path / "labels.csv", index=False)
     assert main(["--home", str(home), "train", "--labels", str(tmp_path / "labels.csv")]) == 0
@@ -101,8 +102,9 @@ def test_a_category_with_too_few_labels_keeps_zero_shot_and_comes_first_for_revi
     assert "zero-shot" in md and "so far OTHER has 2" in md
     xlsx = tmp_path / "review.xlsx"
     assert main(["--home", str(home), "review", "export", str(xlsx), "-n", "5", "--sample", "0"]) == 0
-    reasons = [r[7].value for r in load_workbook(xlsx)["review"].iter_rows(min_row=2)]
-    assert reasons[:10] == ["likely OTHER (2 labelled so far)"] * 10 and reasons[10:] == ["uncertain"] * 5
+    rows = [(r[3].value, r[7].value) for r in load_workbook(xlsx)["review"].iter_rows(min_row=2)]
+    assert [why for _, why in rows] == ["likely OTHER (2 labelled so far)"] * 10 + ["uncertain"] * 5
+    assert not {text for text, _ in rows} & set(lab["text"])  # an answer labelled already is not asked again
 
 
 def test_labels_with_an_unknown_sentiment_are_refused_with_the_valid_values(cold_home, tmp_path, capsys):
