@@ -180,8 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
                                          "written to illustrate the categories (same columns): they train the "
                                          "classifier, and the ones most like an answer vote on it, but they are not "
                                          "counted as labelled answers or scored in its cross-validated F1. A "
-                                         "taxonomy with 50 labelled answers and examples between them is classified "
-                                         "by a trained model; below that, zero-shot."))
+                                         "taxonomy is classified by a trained model once it has 50 labelled answers "
+                                         "and examples between them, at least 5 in every category, and the model "
+                                         "agrees with the labelled answers better than zero-shot does; until then, "
+                                         "zero-shot."))
     p.add_argument("--labels", type=Path, action="append", metavar="FILE", help="labelled CSV to add (repeatable)")
     p.add_argument("--examples", type=Path, action="append", metavar="FILE",
                    help="CSV of written examples of the coding frame to add (repeatable)")
@@ -473,7 +475,8 @@ def model_summary(r: dict) -> str:
         state = "set up" if r["trained"] else "unchanged"
         return (f"classifier for {r['taxonomy_id']} {state}: zero-shot from the category titles and descriptions "
                 f"({r['n_train']} different labelled answers so far; a trained model takes over from "
-                f"{r['min_labelled']}: add labels with `engage train --labels FILE.csv` or `engage review import`)")
+                f"{r['min_labelled']}, with at least {r.get('min_per_category', 5)} in every category: add labels with "
+                "`engage train --labels FILE.csv` or `engage review import`)")
     examples = f" and {r['n_examples']:,} written examples of the coding frame" if r.get("n_examples") else ""
     if r["oof_macro_f1"] is None:
         return (f"classifier for {r['taxonomy_id']} {state}: trained on {r['n_train']} labelled answers{examples}; "
