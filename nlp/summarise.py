@@ -276,6 +276,13 @@ def _clauses(segment: str) -> list[tuple[str, str]]:
         # centre: residents raised …", "Three things:"): a heading, not something anyone asked for.
         if not part or part.endswith(":"):
             continue
+        # "Services are good but carers like me need a break": the ask after the "but" is the point;
+        # printed whole, the statement would have everyone in the group saying that services are good.
+        # Only an ask that stands on its own: "… is brilliant but they are so stretched" stays whole.
+        if (praise := _PRAISE_BUT.match(part)) and len(words(praise.group(1))) >= MIN_WORDS \
+                and is_ask(praise.group(1)) and printable(clean_clause(praise.group(1))) \
+                and not _LOOSE_PRONOUN.search(praise.group(1)):
+            part = praise.group(1)
         pieces = [part]
         head = part.split(", ")[0]
         # A long clause is also tried up to its first comma, unless that stops inside a clause of its
@@ -293,6 +300,9 @@ def _clauses(segment: str) -> list[tuple[str, str]]:
     return out
 
 
+_PRAISE_BUT = re.compile(r"^(?:overall,? |on the whole,? |generally,? )?(?:i think |i feel )?[\w' ]{2,40}? (?:is|are|was|were) "
+                         r"(?:\w+ )?(?:good|great|fine|ok|okay|brilliant|excellent|lovely|amazing|fantastic)\b,? "
+                         r"but (.+)$", re.IGNORECASE)
 # Not "but": what comes after it is usually the point ("The staff were kind but there were only two").
 _REASON = re.compile(r"\s+(?:because|since|although|though|whereas|unless)\s", re.IGNORECASE)
 

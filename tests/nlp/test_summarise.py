@@ -508,3 +508,12 @@ def test_views_differ_when_both_sides_are_a_real_share():
     assert not views_differ({"negative": 2, "neutral": 14, "positive": 2})  # a few words of praise and complaint
     assert not views_differ({"negative": 4, "neutral": 34, "positive": 9})  # 4 of 47
     assert not views_differ({"negative": 2, "positive": 2}) and not views_differ({}) and not views_differ(None)
+
+
+@pytest.mark.parametrize("answer, clauses", [
+    ("Overall I think services are good but carers like me need a break", ["Carers like us need a break"]),
+    ("The community mental health team is brilliant but they are so stretched",
+     ["The community mental health team is brilliant but they are so stretched"])])  # no ask of its own after "but"
+def test_praise_before_an_ask_is_not_put_in_everyone_s_mouth(answer, clauses):
+    """User tests 3 and 4: "Services are good but carers like us need a break" headed 40 people."""
+    assert candidate_clauses(answer) == clauses
