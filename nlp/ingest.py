@@ -314,8 +314,10 @@ def describe_export(data: bytes, filename: str, mapping: Mapping | None = None) 
         mapped = _sources_of(column, info.source_values)
         sources = {k: int(n) for k, n in mapped.fillna("not recognised").value_counts().items()}
         if mapped.isna().any():
-            notes.append(_unknown_sources(info.source_column, column[mapped.isna()], "so ingesting it as it is would "
-                                          "quarantine it"))
+            placed = mapped.isna().mean() <= UNPLACED_AS_PUBLIC
+            notes.append(_unknown_sources(info.source_column, column[mapped.isna()],
+                                          "so their answers would be counted as public" if placed
+                                          else "so ingesting it as it is would quarantine it"))
     return {
         "file": name, "format": info.format, "encoding": info.encoding, "delimiter": info.delimiter,
         "sheet": info.sheet, "sheets": info.sheets, "layout": info.layout, "header_rows": info.header_rows,
@@ -357,7 +359,8 @@ def _melt(table: pd.DataFrame, info: ExportInfo, name: str, source: str | None, 
         out["source"] = source
     elif info.source_column:
         out["source"] = _map_sources(rows[info.source_column].iloc[answered_rows], info.source_column,
-                                     name, strict=need_source, overrides=info.source_values).to_numpy()
+                                     name, strict=need_source, overrides=info.source_values,
+                                     notes=info.notes).to_numpy()
     elif need_source:
         raise IngestError(f"{name} does not say who the respondents are (there is no column such as "
                           f"'source' or 'respondent type'). Say which group answered it: drop it into the "
@@ -396,13 +399,25 @@ def _check_source(source: str | None) -> None:
                           f"Use one of: {', '.join(SOURCES)}.")
 
 
+# At most this share of a file's answers may come from rows whose group the source column does not
+# say ("Other (please specify)", blank): they are counted as public, with a note; more is an error.
+UNPLACED_AS_PUBLIC = 0.2
+
+
 def _map_sources(values: pd.Series, column: str, name: str, strict: bool = True,
-                 overrides: Mapping[str, str] | None = None) -> pd.Series:
-    """The export's own source values mapped onto SOURCES (the mapping's `source_values` first);
-    unknown ones are an error, not a guess."""
+                 overrides: Mapping[str, str] | None = None, notes: list[str] | None = None) -> pd.Series:
+    """The export's own source values mapped onto SOURCES (the mapping's `source_values` first).
+    A few unknown ones are counted as public, with a note saying how to place them (a whole survey
+    used to be quarantined for five "Other (please specify)" rows); many are an error, not a guess."""
     mapped = _sources_of(values, overrides or {})
-    if strict and mapped.isna().any():
-        raise IngestError(f"{name}: {_unknown_sources(column, values[mapped.isna()], 'so its answers cannot be counted by group')}")
+    unknown = mapped.isna()
+    if strict and unknown.any():
+        if unknown.mean() > UNPLACED_AS_PUBLIC:
+            raise IngestError(f"{name}: {_unknown_sources(column, values[unknown], 'so its answers cannot be counted by group')}")
+        note = _unknown_sources(column, values[unknown], "so their answers were counted as public")
+        if notes is not None and note not in notes:
+            notes.append(note)
+        return mapped.fillna("public")
     return mapped.fillna("")
 
 
@@ -419,11 +434,12 @@ def _unknown_sources(column: str, unknown: pd.Series, consequence: str) -> str:
     """What to do about values of the source column that name no group: a mapping line per value."""
     values = sorted(set(unknown))
     shown = ", ".join(f"'{v}'" if v else "(blank)" for v in values[:5]) + (" …" if len(values) > 5 else "")
-    example = "; ".join(f"'{v}': {SOURCES[0]}" for v in values[:2] if v)
-    how = (f"say which group each is in a column mapping (source_values: {{{example}}}, with --mapping), "
+    example = "; ".join(f"'{v}': partner" for v in values[:2] if v)
+    how = (f"say which group each is in a column mapping (e.g. source_values: {{{example}}}, with --mapping), "
            if example else "")
     return (f"the '{column}' column has values that are not one of {', '.join(SOURCES)}: {shown}, {consequence}. "
-            f"Correct those rows, {how}or add the file again with --source to give one group for every answer.")
+            f"To place them, correct those rows, {how}or add the file again with --source to give one group for "
+            "every answer.")
 
 
 def _map_source(value: str) -> str | None:

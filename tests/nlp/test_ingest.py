@@ -303,7 +303,7 @@ def test_stakeholder_group_column_and_unknown_values() -> None:
     assert answers["source"].tolist() == ["staff", "public"]
     message = ingest_error((header + good + f"3,Other (please specify),{LONG_A}\n").encode(), "groups.csv", None)
     assert "'Other (please specify)'" in message and "--source" in message
-    assert "source_values: {'Other (please specify)': public}" in message
+    assert "source_values: {'Other (please specify)': partner}" in message
 
 
 def test_a_local_authority_s_own_words_for_its_groups() -> None:
@@ -998,3 +998,15 @@ def test_short_post_it_answers_to_an_open_question_get_the_mapping_that_reads_th
     assert "questions: ['Post-it: What worries you?']" in message and "summary" in message
     answers, _ = read_export(data, "youth.csv", "public", mapping={"questions": ["Post-it: What worries you?"]})
     assert answers["text"].tolist() == notes
+
+
+def test_a_few_rows_of_no_known_group_are_counted_as_public_with_a_note() -> None:
+    """User test 4: a 129-respondent consultation was quarantined for 5 "Other (please specify)" rows."""
+    rows = [("A member of the public", LONG_A), ("A health or care professional", LONG_B),
+            ("A member of the public", LONG_A + " again"), ("A town or parish councillor", LONG_B + " too"),
+            ("A member of the public", LONG_A + " also"), ("Other (please specify)", LONG_B + " as well")]
+    data = ("ID,Are you responding as...,Comments\n" + "".join(f"{i},{g},{t}\n" for i, (g, t) in enumerate(rows, 1))).encode()
+    answers, info = read_export(data, "jisc.csv")
+    assert answers["source"].tolist() == ["public", "staff", "public", "partner", "public", "public"]
+    assert any("'Other (please specify)'" in n and "counted as public" in n and "source_values" in n for n in info.notes)
+    assert any("would be counted as public" in n for n in describe_export(data, "jisc.csv")["notes"])
