@@ -16,7 +16,7 @@ from flows.embeddings import VectorLookup, encode_missing, get_embeddings, load_
 from flows.parallel import run_chunks
 from flows.queries import disclosure
 from flows.settings import resolve_taxonomy, workspace
-from flows.store import connect, transaction
+from flows.store import connect, question_scope, transaction
 from flows.timing import stage
 from flows.train import answer_context, load_model, load_sentiment
 from nlp.attribution import Disclosure, attribution
@@ -78,19 +78,22 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
     sentiment = load_sentiment(ws, tax)
     version = meta["model_version"]
     with connect(ws.db_path) as con, transaction(con):
-        # Scores of answers no longer counted, or from another model, go; the rest are kept.
+        scope, scope_args = question_scope(con, tax)
+        # Scores of answers no longer counted (or to a question the taxonomy does not cover), or from
+        # another model, go; the rest are kept.
         con.execute("DELETE FROM predictions WHERE taxonomy_id = ? AND (model_version <> ? OR answer_id NOT IN "
-                    "(SELECT answer_id FROM answers WHERE duplicate_of IS NULL))", [tax.id, version])
+                    f"(SELECT answer_id FROM answers WHERE duplicate_of IS NULL AND {scope}))",
+                    [tax.id, version, *scope_args])
         con.execute("DELETE FROM segment_scores WHERE taxonomy_id = ? AND answer_id NOT IN "
                     "(SELECT answer_id FROM predictions WHERE taxonomy_id = ?)", [tax.id, tax.id])
         if sentiment is not None:  # a taxonomy without sentiment labels leaves another's sentiments be
             con.execute("DELETE FROM sentiments WHERE model_version <> ? OR answer_id NOT IN "
                         "(SELECT answer_id FROM answers WHERE duplicate_of IS NULL)", [version])
         todo = con.execute(
-            "SELECT answer_id, text, is_empty, question, source FROM answers a WHERE duplicate_of IS NULL AND (NOT EXISTS "
-            "(SELECT 1 FROM predictions p WHERE p.taxonomy_id = ? AND p.answer_id = a.answer_id)"
+            f"SELECT answer_id, text, is_empty, question, source FROM answers a WHERE duplicate_of IS NULL AND {scope} "
+            "AND (NOT EXISTS (SELECT 1 FROM predictions p WHERE p.taxonomy_id = ? AND p.answer_id = a.answer_id)"
             + (" OR NOT EXISTS (SELECT 1 FROM sentiments se WHERE se.answer_id = a.answer_id AND se.seg_index = -1))"
-               if sentiment is not None else ")") + " ORDER BY answer_id", [tax.id]).df()
+               if sentiment is not None else ")") + " ORDER BY answer_id", [*scope_args, tax.id]).df()
         seg_texts = _segments_of(con, todo["answer_id"])["text"].tolist()
     with stage("embed") as st:
         st["items"] = encode_missing(ws, todo["text"].tolist() + seg_texts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from flows.settings import Workspace, min_group_size, resolve_taxonomy
-from flows.store import cached_embeddings, connect, reader_path, require_classified
+from flows.store import cached_embeddings, connect, question_scope, reader_path, require_classified
 from nlp.attribution import Disclosure, attribution, facets
 from nlp.embed import MODEL_VERSION, embed
 from nlp.preprocess import may_not_be_english
@@ -28,8 +28,9 @@ def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
     and the answer's sentiment when the labelled data trained a sentiment model."""
     tax = resolve_taxonomy(taxonomy, ws.home)
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
+        scope, args = question_scope(con, tax)
         ans = con.execute("SELECT answer_id, source_file, respondent_id, question, source, text FROM answers "
-                          "WHERE duplicate_of IS NULL ORDER BY source_file, row_order").df()
+                          f"WHERE duplicate_of IS NULL AND {scope} ORDER BY source_file, row_order", args).df()
         pred = con.execute("SELECT answer_id, code, score, assigned FROM predictions WHERE taxonomy_id = ?",
                            [tax.id]).df()
         themes = con.execute("SELECT DISTINCT m.answer_id, m.theme_id, t.statement FROM theme_members m "

@@ -16,7 +16,7 @@ from flows.report_docx import render_docx
 from flows.report_html import (category_note, classifier_note, in_said_list, left_out_note, people_by_source, raised_by,
                                reading_note, render_html, statement_heading, tone_note, totals_note)
 from flows.settings import min_group_size, resolve_taxonomy, workspace
-from flows.store import connect, reader_path, require_classified
+from flows.store import connect, question_scope, reader_path, require_classified
 from nlp.preprocess import may_not_be_english
 from nlp.summarise import is_mixed, named_by_keywords, views_differ
 
@@ -29,6 +29,8 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
     tax = resolve_taxonomy(taxonomy, ws.home)
     with connect(db_path or ws.db_path, read_only=True) as con:
         require_classified(con, tax.id)
+        # Totals are of the answers to the questions the taxonomy covers (all, unless it lists some).
+        scope, args = question_scope(con, tax)
         themes = con.execute("SELECT code, detail FROM themes WHERE taxonomy_id = ? ORDER BY code, rank",
                              [tax.id]).fetchall()
         counts = dict(con.execute(
@@ -40,24 +42,27 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
             "GROUP BY p.code", [tax.id]).fetchall())
         totals = con.execute(
             "SELECT count(*), count(DISTINCT source_file || chr(31) || respondent_id), "
-            "count(*) FILTER (WHERE is_empty) FROM answers WHERE duplicate_of IS NULL").fetchone()
+            f"count(*) FILTER (WHERE is_empty) FROM answers WHERE duplicate_of IS NULL AND {scope}", args).fetchone()
+        other_questions = con.execute(
+            "SELECT question, count(*) FILTER (WHERE NOT is_empty) FROM answers WHERE duplicate_of IS NULL "
+            f"AND NOT ({scope}) GROUP BY question ORDER BY 2 DESC, 1", args).fetchall()
         # People per source (the headline says "counts are people"), largest group first; answers
         # per source beside it for anyone reconciling with the exports; and the same once blank, "n/a",
         # "none" and the like are set aside, as answers nobody can quote or count towards anything.
         per_source = con.execute(
             "SELECT source, count(DISTINCT source_file || chr(31) || respondent_id) AS people, count(*), "
             "count(DISTINCT source_file || chr(31) || respondent_id) FILTER (WHERE NOT is_empty) AS people_said, "
-            "count(*) FILTER (WHERE NOT is_empty) FROM answers WHERE duplicate_of IS NULL GROUP BY source "
-            "ORDER BY people DESC, source").fetchall()
+            f"count(*) FILTER (WHERE NOT is_empty) FROM answers WHERE duplicate_of IS NULL AND {scope} GROUP BY source "
+            "ORDER BY people DESC, source", args).fetchall()
         by_source = {src: people for src, people, *_ in per_source}
         answers_by_source = {src: n for src, _, n, *_ in per_source}
         said = sorted(((src, p, n) for src, _, _, p, n in per_source if n), key=lambda r: (-r[1], r[0]))
         # Notes taken at events (a Word or PDF report) count one person each, though one may report several.
         noted = con.execute("SELECT count(*) FROM answers a JOIN files f USING (file_hash) WHERE a.duplicate_of IS "
-                            "NULL AND NOT a.is_empty AND f.layout = 'document'").fetchone()[0]
+                            f"NULL AND NOT a.is_empty AND f.layout = 'document' AND {scope}", args).fetchone()[0]
         # Answers in another language are counted, but read by English-only models: say how many.
         not_english = sum(may_not_be_english(t) for (t,) in con.execute(
-            "SELECT text FROM answers WHERE duplicate_of IS NULL AND NOT is_empty").fetchall())
+            f"SELECT text FROM answers WHERE duplicate_of IS NULL AND NOT is_empty AND {scope}", args).fetchall())
         files = [{"source_file": f, "status": st, "answers": n, "reason": why, "notes": json.loads(notes or "[]")}
                  for f, st, n, why, notes in con.execute(
                      "SELECT source_file, status, n_answers, reason, notes FROM files ORDER BY source_file").fetchall()]
@@ -106,6 +111,8 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
                    "by_source": by_source, "answers_by_source": answers_by_source,
                    "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0,
                    "not_english": not_english, "event_notes": noted,
+                   # Answers to questions the taxonomy does not cover, left out of everything above.
+                   "other_questions": [{"question": q, "answers": n} for q, n in other_questions if n],
                    "said_something": {"answers": sum(n for *_, n in said), "people": sum(p for _, p, _ in said),
                                       "by_source": {src: p for src, p, _ in said}}},
         "files": files, "categories": categories,

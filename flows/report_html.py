@@ -57,6 +57,11 @@ def totals_note(doc: dict) -> str:
         out += (f" {n} answer{'s are' if n != 1 else ' is'} about none of the categories below (off the "
                 "subject, or about the survey itself); the responses export (engage export responses) lists them "
                 "with every answer's categories, to check none was misfiled.")
+    if left := t.get("other_questions"):
+        n = sum(q["answers"] for q in left)
+        asked = "; ".join(f"\u201c{q['question']}\u201d" for q in left[:3]) + ("; …" if len(left) > 3 else "")
+        out += (f" {n} answer{'s' if n != 1 else ''} to other questions ({asked}) {'are' if n != 1 else 'is'} not part "
+                "of this summary: this taxonomy covers only the questions it lists.")
     if n := t.get("event_notes"):
         out += (f" Each of the {n} notes taken at events counts as one person, though a note may report what "
                 "several people said." if n > 1 else " The note taken at an event counts as one person, though it "

@@ -139,6 +139,15 @@ def reader_path(db_path: Path, snapshot_path: Path) -> Path:
     return snapshot_path if snapshot_path.exists() else db_path
 
 
+def question_scope(con: duckdb.DuckDBPyConnection, tax, column: str = "question") -> tuple[str, list]:
+    """A SQL condition (and its parameters) keeping the answers to the questions `tax` covers
+    (nlp.taxonomy.Taxonomy.questions); TRUE for a taxonomy that covers every question."""
+    if not tax.questions:
+        return "TRUE", []
+    asked = [q for (q,) in con.execute("SELECT DISTINCT question FROM answers").fetchall() if tax.asks(q)]
+    return (f"list_contains(?, {column})", [asked]) if asked else ("FALSE", [])
+
+
 def last_run_taxonomy(db_path: Path, snapshot_path: Path) -> str | None:
     """The taxonomy id of the working area's last run (also one that found no answers yet), or None."""
     path = reader_path(db_path, snapshot_path)

@@ -34,6 +34,14 @@ class Taxonomy:
     summary_heading: str
     categories: tuple[Category, ...]
     facets: Mapping[str, Any] = field(default_factory=dict)
+    # Which questions' answers it summarises (words each question must contain, any case); none: all.
+    # A staff survey's "What does the Trust do well?" is not an answer to "what must we do".
+    questions: tuple[str, ...] = ()
+
+    def asks(self, question: str) -> bool:
+        """Whether answers to `question` are part of this taxonomy's analysis."""
+        q = " ".join(str(question).casefold().split())
+        return not self.questions or any(p in q for p in self.questions)
 
     @property
     def codes(self) -> list[str]:
@@ -81,5 +89,10 @@ def parse_taxonomy(data: Mapping[str, Any], origin: str = "taxonomy") -> Taxonom
     # Without a heading of its own, the lead-in still says what people were asked.
     heading = data.get("summary_heading") or (f"When we asked people \u201c{question}\u201d they said:" if question
                                               else "What people told us:")
+    asked = data.get("questions") or []
+    if not isinstance(asked, list) or not all(isinstance(q, str) and q.strip() for q in asked):
+        raise TaxonomyError(f"{origin}: 'questions' must be a list of the words each question it covers contains, "
+                            "e.g. [\"better place to work\", \"next five years\"]")
     return Taxonomy(id=tid, title=str(data["title"]), question=question, summary_heading=str(heading),
+                    questions=tuple(" ".join(q.casefold().split()) for q in asked),
                     categories=tuple(cats), facets=dict(data.get("facets") or {}))

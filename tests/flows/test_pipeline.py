@@ -636,3 +636,34 @@ def test_the_taxonomy_of_a_first_night_with_no_answers_is_remembered(tmp_path, p
     assert "taxonomy: cumbria-system-objectives, the one this working area last ran" in capsys.readouterr().err
     assert (home / "reports/cumbria-system-objectives/they-said.md").exists()
     assert not (home / "reports/north-cumbria-2019-2024").exists()
+
+
+def test_a_taxonomy_that_lists_its_questions_summarises_only_their_answers(tmp_path, prefect_harness, capsys):
+    """User test 4: a staff survey's "What does the Trust do well?" was summarised under "When we asked
+    our staff what would make the Trust a better place to work, they said:"."""
+    from flows.cli import main
+
+    home = make_home(tmp_path, with_labels=False)
+    tax = yaml.safe_load((REPO / "config/taxonomies/north-cumbria-2019-2024.yaml").read_text())
+    tax["questions"] = ["better place to work"]
+    (tmp_path / "tax.yaml").write_text(yaml.safe_dump(tax))
+    lab = pd.read_csv(REPO / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv", dtype=str,
+                      keep_default_na=False)
+    staff = lab[lab["source"] == "staff"].head(40)[["response_id", "question", "text"]]
+    staff.to_csv(tmp_path / "staff.csv", index=False)
+    covered = staff["question"].str.contains("better place to work").sum()
+    assert 0 < covered < len(staff)
+    assert main(["--home", str(home), "ingest", str(tmp_path / "staff.csv"), "--source", "staff"]) == 0
+    assert main(["--home", str(home), "run", "--taxonomy", str(tmp_path / "tax.yaml")]) == 0
+    doc = report(home)
+    assert doc["totals"]["answers"] == covered
+    left = doc["totals"]["other_questions"]
+    assert sum(q["answers"] for q in left) == len(staff) - covered
+    assert all("better place to work" not in q["question"] for q in left)
+    assert "to other questions" in (home / "reports/north-cumbria-2019-2024/they-said.md").read_text()
+    for c in doc["categories"]:
+        for s in c["statements"]:
+            assert all("better place to work" in a["question"] for a in s["answers"])
+    out = tmp_path / "r.csv"
+    assert main(["--home", str(home), "export", "responses", "--out", str(out)]) == 0
+    assert len(pd.read_csv(out)) == covered

@@ -67,3 +67,14 @@ def test_a_taxonomy_without_a_summary_heading_leads_in_with_its_question():
     assert asked.summary_heading == "When we asked people \u201cWhat would help you live well?\u201d they said:"
     assert parse_taxonomy(base).summary_heading == "What people told us:"
     assert parse_taxonomy({**base, "summary_heading": "They said:"}).summary_heading == "They said:"
+
+
+def test_a_taxonomy_can_cover_only_some_questions():
+    base = {"id": "staff", "title": "Staff experience", "categories": [{"code": "PAY", "title": "Pay"},
+                                                                      {"code": "LEAD", "title": "Leadership"}]}
+    tax = parse_taxonomy({**base, "questions": ["Better place to WORK", "one thing"]})
+    assert tax.asks("3. What would make the Trust a better place to work?") and tax.asks("If you could change one thing?")
+    assert not tax.asks("What do you think the Trust does well?")
+    assert parse_taxonomy(base).asks("anything at all")
+    with pytest.raises(TaxonomyError, match="'questions' must be a list"):
+        parse_taxonomy({**base, "questions": "better place to work"})
