@@ -96,7 +96,7 @@ def tone_note(s: dict) -> str | None:
     line = ", ".join(f"{s['by_sentiment'][k]} {k}" for k in ("negative", "neutral", "positive", "mixed")
                      if s["by_sentiment"].get(k))
     out = f"Their tone: {line}."
-    if s.get("views_differ"):
+    if s.get("views_differ") and not s.get("mixed"):  # a mix of points has no statement to be for or against
         out += (" Their views differ: some are for what the statement says and some against it, so its count is "
                 "not of people who agree with it; read the quotes before using it.")
     return out

@@ -171,7 +171,9 @@ _PICTOGRAPHS = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\uFE0F\u200D]+")
 
 # "its a worry", "its not fair": "it's", as a printed statement must read; "its staff" stays.
 _ITS_IS = re.compile(r"\b([Ii])ts (?=(?:a|an|the|not|so|too|very|all|just|been|getting|going|always|never|really|"
-                     r"about|like|hard|impossible|ridiculous|disgraceful|terrible|awful|time|only|no|what)\b)")
+                     r"about|like|hard|impossible|ridiculous|disgraceful|terrible|awful|time|only|no|what|"
+                     r"cheaper|better|worse|easier|harder|quicker|safer|cheap|easy|important|vital|essential|"
+                     r"unacceptable|shocking|good|bad)\b)")
 
 
 def clean_clause(text: str) -> str:

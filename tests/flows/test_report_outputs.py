@@ -305,3 +305,5 @@ def test_a_group_for_and_against_says_its_views_differ_in_every_format():
     assert md.count(phrase) == 1 and "Their tone: 3 negative, 3 positive." in md
     assert render_html(doc).count(phrase) == 1
     assert sum(phrase in p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs) == 1
+    cat["statements"][0]["mixed"] = True  # a mix of points has no statement to be for or against
+    assert phrase not in render_markdown(doc)

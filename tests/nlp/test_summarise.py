@@ -311,6 +311,8 @@ def test_a_long_clause_is_not_cut_inside_a_list():
 def test_its_is_put_right_in_a_statement():
     """A user's report printed "… its a worry …"."""
     assert clean_clause("its a worry for all of us") == "It's a worry for all of us"
+    assert clean_clause("Invest in prevention, its cheaper") == "Invest in prevention, it's cheaper"
+    assert clean_clause("The trust and its staff") == "The trust and its staff"
     assert clean_clause("Its not fair on families") == "It's not fair on families"
     assert clean_clause("the ward and its staff are brilliant") == "The ward and its staff are brilliant"
 
