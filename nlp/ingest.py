@@ -1337,7 +1337,9 @@ def _header(rows: list[list[str]], start: int) -> tuple[list[str], int, dict[str
         sub = rows[start + 1]
         width = max(len(top), len(sub))
         top, sub = top + [""] * (width - len(top)), sub + [""] * (width - len(sub))
-        if any(c.casefold() in _SUBHEADINGS for c in sub):
+        # A respondent who ticked "Other (please specify)" is no sub-heading row: a row with an ID,
+        # a postcode or a sentence in it is an answer.
+        if any(c.casefold() in _SUBHEADINGS for c in sub) and not any(_DATA_CELL.match(c) for c in sub):
             names, questions = _two_row_header(top, sub)
             return names, 2, questions
         if _is_grouped_header(top, sub, rows[start + 2:start + 2 + _SAMPLE]):
@@ -1345,6 +1347,8 @@ def _header(rows: list[list[str]], start: int) -> tuple[list[str], int, dict[str
     return list(top), 1, {}
 
 
+# A cell no heading row holds: a number (an ID, a count), a postcode, or a sentence of six words or more.
+_DATA_CELL = re.compile(r"^\d{2,}$|^[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}$|^(?:\S+\s+){5,}\S*[.!?]$", re.IGNORECASE)
 _IMPORT_ID = re.compile(r'^\{\s*"ImportId"\s*:')
 _QUALTRICS_SHORT = re.compile(r"^(?:Q|QID)\d+(?:_\d+)*(?:_TEXT)?$", re.IGNORECASE)
 

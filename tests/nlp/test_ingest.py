@@ -1010,3 +1010,15 @@ def test_a_few_rows_of_no_known_group_are_counted_as_public_with_a_note() -> Non
     assert answers["source"].tolist() == ["public", "staff", "public", "partner", "public", "public"]
     assert any("'Other (please specify)'" in n and "counted as public" in n and "source_values" in n for n in info.notes)
     assert any("would be counted as public" in n for n in describe_export(data, "jisc.csv")["notes"])
+
+
+def test_a_first_respondent_who_ticked_other_is_an_answer_not_a_second_header_row() -> None:
+    """User test 5: "Other (please specify)" is also a SurveyMonkey sub-heading, so a first row holding
+    it was taken for one: that person's answer was lost and "Postcode - CA16 6LL" became a column name."""
+    data = ("Response ID,Are you responding as...,Postcode,Comments\n"
+            f"1024,Other (please specify),CA16 6LL,{LONG_A}\n1000,Member of the public,CA11 8QP,{LONG_B}\n"
+            f"1001,Member of the public,CA11 9QP,{LONG_A} again\n1002,Member of the public,CA10 1AA,{LONG_B} too\n"
+            f"1003,Member of the public,CA12 4AB,{LONG_A} also\n1004,Member of the public,CA12 5AB,{LONG_B} as well\n").encode()
+    answers, info = read_export(data, "other-first.csv")
+    assert info.header_rows == 1 and answers["respondent_id"].iloc[0] == "1024"
+    assert not any("CA16" in c for c in answers.columns)
