@@ -64,8 +64,9 @@ _REPORTED_VIEW = re.compile(
     r"mentioned|asked|complained|raised|felt|described|reported|explained|praised|wanted|would like|"
     r"(?:was|were) (?:worried|concerned|unhappy|pleased))\b|^it was (?:noted|raised|suggested|felt|said)\b",
     re.IGNORECASE)
-_COMMENT_HEADER = re.compile(r"comment|what (people|they|you|we) (said|told|heard)|feedback|quote|response|views?\b",
-                             re.IGNORECASE)
+# A table column of comments: "Comments", "Feedback", "What carers said", "What young people told us".
+_COMMENT_HEADER = re.compile(r"comment|\bwhat(?: [\w'’-]+){1,3} (?:said|told|heard|wrote|shared|raised)\b|feedback|"
+                             r"quote|response|views?\b|in their (?:own )?words", re.IGNORECASE)
 _PAGE_NUMBER = re.compile(r"^(page\s*)?\d+(\s*(of|/)\s*\d+)?$", re.IGNORECASE)
 _OPTIONAL_COLUMNS = ("Event", "Venue", "Date", "Attribution")
 

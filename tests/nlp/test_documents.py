@@ -201,3 +201,21 @@ def test_event_notes_written_as_paragraphs_are_the_comments() -> None:
         "Several attendees said there was no NHS dentist taking patients in Maryport.",
         "It was noted that carers were not always recognised by the GP practice.",
         "A farmer said the ambulance had taken 80 minutes to reach his neighbour."]
+
+
+def test_a_table_column_named_for_who_spoke_holds_the_comments() -> None:
+    """User test 5: a "Theme | What carers said" table gave one comment of five and counted its
+    header cell as a person."""
+    said = ["Respite is impossible to book, the waiting list is months long.",
+            "Mum was discharged from the Cumberland Infirmary at 10pm with nothing in place.",
+            "I think I am depressed but there is nobody to tell."]
+
+    def build(d):
+        d.add_heading("Event 3: carers' group", level=2)
+        t = d.add_table(rows=1, cols=2)
+        t.rows[0].cells[0].text, t.rows[0].cells[1].text = "Theme", "What carers said"
+        for theme, text in zip(["Respite", "Discharge", "Mental health"], said):
+            row = t.add_row().cells
+            row[0].text, row[1].text = theme, text
+    answers, _ = read_export(docx_bytes(build), "carers.docx", "healthwatch")
+    assert answers["text"].tolist() == said
