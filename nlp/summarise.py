@@ -121,7 +121,11 @@ _LOOSE_PRONOUN = re.compile(r"\b(?:it|them|they|this|these|those|there)\b", re.I
 _DANGLING_END = re.compile(
     r"\b(?:and|or|but|nor|so|the|a|an|to|of|for|with|in|on|at|by|from|into|onto|about|than|then|that|which|"
     r"who|whose|because|if|as|is|are|was|were|be|been|our|their|your|my|its|not|no|very|more|"
-    r"such|like|e\.g|i\.e|eg|ie|etc|&|it|this|these|those|both|either)$", re.IGNORECASE)
+    r"such|like|e\.g|i\.e|eg|ie|etc|&|it|this|these|those|both|either|"
+    # an auxiliary whose verb is in the sentence before: "Half the valley doesn't"
+    r"does|do|did|doesn[’']?t|don[’']?t|didn[’']?t|can[’']?t|cannot|won[’']?t|isn[’']?t|aren[’']?t|"
+    r"wasn[’']?t|weren[’']?t|hasn[’']?t|haven[’']?t|hadn[’']?t|couldn[’']?t|wouldn[’']?t|shouldn[’']?t|"
+    r"can|could|will|would|should|has|have|had)$", re.IGNORECASE)
 _COMMON_LOWER = frozenset("""a an and or but the of to in on at by for with from as is are was were be not no all
 any every some more most very so too just only also our we us your you they them their it its this that these those
 what which who when where why how if than then there here up down out over under again new old good bad""".split())
@@ -272,11 +276,15 @@ _OPENS_CLAUSE = re.compile(r"(?i)(?<=\w)\s+(?:that|which|who|whose|where|because
 def _clauses(segment: str) -> list[tuple[str, str]]:
     """(raw, cleaned) clauses of a segment, with long ones also cut at their first comma."""
     out = []
-    for part in _CLAUSE_SPLIT.split(segment):
-        part = (part or "").strip()
+    parts = [(p or "").strip() for p in _CLAUSE_SPLIT.split(segment)]
+    for k, part in enumerate(parts):
         # What comes before a colon names or introduces what follows ("Alston Moor community
         # centre: residents raised …", "Three things:"): a heading, not something anyone asked for.
         if not part or part.endswith(":"):
+            continue
+        # What comes before ", but" is conceded, not the point, unless it asks for something itself:
+        # "Online GP forms are fine if you have broadband | but half the valley doesn't".
+        if k + 1 < len(parts) and re.match(r"but\b", parts[k + 1] or "", re.IGNORECASE) and not is_ask(part):
             continue
         # "Services are good but carers like me need a break": the ask after the "but" is the point;
         # printed whole, the statement would have everyone in the group saying that services are good.

@@ -519,3 +519,10 @@ def test_views_differ_when_both_sides_are_a_real_share():
 def test_praise_before_an_ask_is_not_put_in_everyone_s_mouth(answer, clauses):
     """User tests 3 and 4: "Services are good but carers like us need a break" headed 40 people."""
     assert candidate_clauses(answer) == clauses
+
+
+def test_what_is_conceded_before_but_is_not_the_point():
+    """User test 5 printed "Online GP forms are fine if you have broadband" from "…, but half the valley doesn't"."""
+    assert candidate_clauses("Online GP forms are fine if you have broadband, but half the valley doesn't.") == []
+    assert candidate_clauses("More buses to the hospital, but the drivers need training too") == [
+        "More buses to the hospital", "The drivers need training too"]  # an ask before "but" still stands
