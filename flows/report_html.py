@@ -104,8 +104,9 @@ def tone_note(s: dict) -> str | None:
 
 def in_said_list(s: dict) -> bool:
     """Whether a statement goes in the "they said" list: not a group named by its keywords (no
-    printable wording of its own), nor a mix of points its statement speaks for few of."""
-    return not s.get("named_by_keywords") and not s.get("mixed")
+    printable wording of its own), nor a mix of points its statement speaks for few of, nor a group
+    whose people are for and against it (the list is what authors copy)."""
+    return not s.get("named_by_keywords") and not s.get("mixed") and not s.get("views_differ")
 
 
 def statement_heading(s: dict) -> str:
@@ -121,11 +122,13 @@ def raised_by(s: dict) -> str:
 
 def left_out_note(c: dict) -> str | None:
     """Why groups below are not in the "they said" list: groups with no printable wording of their own
-    are named by their keywords, and mixed groups have a statement that speaks for few of their
-    people. Both are evidence below, not something people said."""
+    are named by their keywords, mixed groups have a statement that speaks for few of their people,
+    and some groups are for and against their statement. All are evidence below, not something
+    people said as one."""
     named = [s for s in c.get("statements", []) if s.get("named_by_keywords")]
-    mixed = [s for s in c.get("statements", []) if s.get("mixed")]
-    if not named and not mixed:
+    mixed = [s for s in c.get("statements", []) if s.get("mixed") and not s.get("named_by_keywords")]
+    split = [s for s in c.get("statements", []) if s.get("views_differ") and in_said_list({**s, "views_differ": False})]
+    if not named and not mixed and not split:
         return None
 
     def groups(lst: list[dict]) -> str:
@@ -139,6 +142,9 @@ def left_out_note(c: dict) -> str | None:
     if mixed:
         parts.append(f"{groups(mixed)} made various points: fewer than {MIXED_AGREEMENT:.0%} of their people "
                      "wrote anything close to the answer that names the group, so they are not in the list above.")
+    if split:
+        parts.append(f"{groups(split)} are for and against what their statement says, so they are not in the list "
+                     "above.")
     return " ".join(parts) + " Read their quotes before using them."
 
 

@@ -303,6 +303,8 @@ def test_a_group_for_and_against_says_its_views_differ_in_every_format():
     phrase = "Their views differ: some are for what the statement says and some against it"
     md = render_markdown(doc)
     assert md.count(phrase) == 1 and "Their tone: 3 negative, 3 positive." in md
+    # … and it is not in the list authors copy, which says why.
+    assert "- Free parking at the hospital" not in md and "are for and against what their statement says" in md
     assert render_html(doc).count(phrase) == 1
     assert sum(phrase in p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs) == 1
     cat["statements"][0]["mixed"] = True  # a mix of points has no statement to be for or against
