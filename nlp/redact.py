@@ -101,6 +101,12 @@ _ADDRESS = re.compile(
     r"(?:(?:St\.?[ ]+)?[A-Z][a-z'’]+(?:-[A-Z][a-z]+)?[ ]+){1,3}"
     rf"(?:{_STREET}|{_STREET_LOWER})\b\.?(?:[ ]+(?:North|South|East|West|Upper|Lower)\b)?")
 
+# A street without a street type ("12 Sandgate, Penrith CA11 7TP"): a house number and name, then a
+# town and a full postcode. The town stays, as above.
+_HOUSE_BEFORE_POSTCODE = re.compile(
+    r"(?<![\w£$/.,])(\d{1,3}[A-Za-z]?,?[ ]+(?:[A-Z][a-z'’]+(?:-[A-Z][a-z]+)?[ ]*){1,3}),[ ]+"
+    r"(?:[A-Z][\w'’-]+[ ]+){1,3}(?=[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[ABD-HJLNP-UW-Z]{2}\b)")
+
 _MONTH = (r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
           r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?")
 _DATE = (rf"(?:\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:\d{{4}}|\d{{2}})"
@@ -509,7 +515,9 @@ def _postcodes(text: str) -> list[tuple[int, int]]:
 
 
 def _addresses(text: str) -> list[tuple[int, int]]:
-    return [m.span() for m in _ADDRESS.finditer(text)]
+    spans = [m.span() for m in _ADDRESS.finditer(text)]
+    return spans + [m.span(1) for m in _HOUSE_BEFORE_POSTCODE.finditer(text)
+                    if not any(a < m.end(1) and m.start(1) < b for a, b in spans)]
 
 
 def _string_list(value: Any, where: str) -> list[str]:

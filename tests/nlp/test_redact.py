@@ -359,3 +359,13 @@ def test_staff_identifiers_bleeps_and_paired_names(text, redacted):
                                   "Band 5 nurses on 5B", "Covid and Brexit hit staffing", "3x1000 units"])
 def test_counts_wards_and_pairs_of_things_stay(text):
     assert default_redactor().redact(text) == text
+
+
+def test_a_house_and_street_with_no_street_type_before_a_town_and_postcode_is_an_address():
+    """User test 5 found "12 Sandgate, Penrith CA11 7TP" stored with the house and street as typed."""
+    from nlp.preprocess import is_contact_only
+
+    redacted = default_redactor().redact("Please contact me: Jade Wilkinson, 12 Sandgate, Penrith CA11 7TP, "
+                                         "jade.w@example.com")
+    assert redacted == "Please contact me: [NAME], [ADDRESS], Penrith [POSTCODE], [EMAIL]"
+    assert is_contact_only(redacted)  # so it is no point about anything
