@@ -61,8 +61,10 @@ _PHONE_EXT = re.compile(r"(?i)[ ]*,?[ ]*(?:ext|extn|extension|x)\.?[ ]*:?[ ]*\d{
 # An internal extension or bleep on its own ("ring Sharon on ext 4471", "bleep 2231") reaches a person
 # as surely as a full number: three to five digits after "ext", "extn", "extension", "bleep" or
 # "pager", or four or five straight after an "x" ("call me on x5521"; not "x2", "3x10").
-_LONE_EXT = re.compile(r"(?i)(?<![\w.])(?:ext|extn|extension|bleep|pager)\.?[ ]*(?:me[ ]+)?(?:on[ ]+)?:?[ ]*\d{3,5}"
-                       r"(?![\d,.]\d|\d)|(?<![\w.£$])x\d{4,5}(?![\w,.]\d|\w)")
+_LONE_EXT = re.compile(r"(?i)(?<![\w.])(?:ext|extn|extension)\.?[ ]*:?[ ]*\d{3,5}(?![\d,.]\d|\d)"
+                       r"|(?<![\w.£$])x\d{4,5}(?![\w,.]\d|\w)")
+# A bleep or pager number: the number goes, the word stays ("Bleep [PHONE] goes off all night").
+_BLEEP = re.compile(r"(?i)\b(?:bleep|pager)(?:[ ]+me)?(?:[ ]+on)?[ ]*:?[ ]*(\d{3,5})(?![\d,.]\d|\d)")
 # A number that identifies a member of staff or a patient: "staff number 20459833", "ESR no. 12345678",
 # "GMC number is 7012345" (a public register names the doctor), "NMC PIN 12A3456E", "employee ID
 # E1234567", "hospital number K123456". The word before it says what it is; four digits at least.
@@ -501,7 +503,8 @@ def _phones(text: str) -> list[tuple[int, int]]:
             best += 1
         ext = _PHONE_EXT.match(text, best)
         out.append((m.start(), ext.end() if ext else best))
-    return out + [e.span() for e in _LONE_EXT.finditer(text) if not any(a <= e.start() < b for a, b in out)]
+    out += [e.span() for e in _LONE_EXT.finditer(text) if not any(a <= e.start() < b for a, b in out)]
+    return out + [b.span(1) for b in _BLEEP.finditer(text) if not any(a <= b.start(1) < z for a, z in out)]
 
 
 def _valid_national(digits: str) -> bool:

@@ -347,7 +347,8 @@ def test_a_postcode_column_keeps_the_district():
     ("My employee ID is E1234567", "My employee ID is [ID_NUMBER]"),
     ("his hospital number is K123456", "his hospital number is [ID_NUMBER]"),
     ("Call me on x5521", "Call me on [PHONE]"),
-    ("Bleep 2231 if it is urgent", "[PHONE] if it is urgent"),
+    ("Bleep 2231 if it is urgent", "Bleep [PHONE] if it is urgent"),
+    ("my pager goes off all night, bleep me on 4471", "my pager goes off all night, bleep me on [PHONE]"),
     ("I work nights on ward 23 with Chidi and Oluwadamilare", "I work nights on ward 23 with [NAME] and [NAME]"),
     ("I work with Sarah and Oluwadamilare", "I work with [NAME] and [NAME]")])
 def test_staff_identifiers_bleeps_and_paired_names(text, redacted):
