@@ -129,6 +129,8 @@ _DANGLING_END = re.compile(
 _COMMON_LOWER = frozenset("""a an and or but the of to in on at by for with from as is are was were be not no all
 any every some more most very so too just only also our we us your you they them their it its this that these those
 what which who when where why how if than then there here up down out over under again new old good bad""".split())
+_IT_NOUN = re.compile(r" (?:systems?|department|support|team|staff|equipment|kit|issues|problems|services|training|"
+                     r"helpdesk|help desk|infrastructure|access|network|kit|desk)\b", re.IGNORECASE)
 # Acronyms that are also English words, kept in capitals.
 _WORD_ACRONYMS = frozenset("send nice mind age pals cat ace hope step care bame aids asap".split())
 MIN_WORDS, MAX_WORDS = 4, 15
@@ -364,6 +366,8 @@ def fix_casing(text: str, table: dict[str, str] | None = None) -> str:
     def one(m: re.Match) -> str:
         w = m.group(0)
         key = w.casefold()
+        if w == "IT" and _IT_NOUN.match(text, m.end()):  # "IT systems", "the IT department"
+            return w
         shouted = w.isupper() and (
             (len(w) > 1 or (w == "A" and m.start() > 0)) and (key in _COMMON_LOWER or table.get(key, w) != w)
             or key not in _WORD_ACRONYMS and len(w) >= (3 if m.start() == 0 else 4) and key in _dictionary())

@@ -486,7 +486,9 @@ def test_statement_agreement_counts_people_close_to_the_statement():
     ("TRAIN local young people", "Train local young people"),
     ("A&E at WCH is a disgrace", "A&E at WCH is a disgrace"),  # acronyms stay
     ("Listen to the SEND forum and follow NICE guidance", "Listen to the SEND forum and follow NICE guidance"),
-    ("More NHS dentists in Kendal", "More NHS dentists in Kendal")])
+    ("More NHS dentists in Kendal", "More NHS dentists in Kendal"),
+    ("The IT systems crash daily", "The IT systems crash daily"),  # user test 5 printed "The it systems"
+    ("IT IS A DISGRACE", "It is a disgrace")])
 def test_shouted_words_are_printed_in_lower_case(shouted, printed):
     """User test 3 printed "Carers like me need A break" and "BUILD affordable homes"."""
     assert fix_casing(shouted) == printed
