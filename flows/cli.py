@@ -475,8 +475,9 @@ def model_summary(r: dict) -> str:
         state = "set up" if r["trained"] else "unchanged"
         return (f"classifier for {r['taxonomy_id']} {state}: zero-shot from the category titles and descriptions "
                 f"({r['n_train']} different labelled answers so far; a trained model takes over from "
-                f"{r['min_labelled']}, with at least {r.get('min_per_category', 5)} in every category: add labels with "
-                "`engage train --labels FILE.csv` or `engage review import`)")
+                f"{r['min_labelled']}, with at least {r.get('min_per_category', 5)} in every category, once it agrees "
+                "with them better than zero-shot does: add labels with `engage train --labels FILE.csv` or "
+                "`engage review import`)")
     examples = f" and {r['n_examples']:,} written examples of the coding frame" if r.get("n_examples") else ""
     if r["oof_macro_f1"] is None:
         return (f"classifier for {r['taxonomy_id']} {state}: trained on {r['n_train']} labelled answers{examples}; "

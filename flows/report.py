@@ -44,7 +44,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
             "SELECT count(*), count(DISTINCT source_file || chr(31) || respondent_id), "
             f"count(*) FILTER (WHERE is_empty) FROM answers WHERE duplicate_of IS NULL AND {scope}", args).fetchone()
         other_questions = con.execute(
-            "SELECT question, count(*) FILTER (WHERE NOT is_empty) FROM answers WHERE duplicate_of IS NULL "
+            "SELECT question, count(*) FROM answers WHERE duplicate_of IS NULL "
             f"AND NOT ({scope}) GROUP BY question ORDER BY 2 DESC, 1", args).fetchall()
         # People per source (the headline says "counts are people"), largest group first; answers
         # per source beside it for anyone reconciling with the exports; and the same once blank, "n/a",
@@ -112,7 +112,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
                    "other": int(counts.get(tax.other_code, 0)) if tax.other_code else 0,
                    "not_english": not_english, "event_notes": noted,
                    # Answers to questions the taxonomy does not cover, left out of everything above.
-                   "other_questions": [{"question": q, "answers": n} for q, n in other_questions if n],
+                   "other_questions": [{"question": q, "answers": n} for q, n in other_questions],
                    "said_something": {"answers": sum(n for *_, n in said), "people": sum(p for _, p, _ in said),
                                       "by_source": {src: p for src, p, _ in said}}},
         "files": files, "categories": categories,
