@@ -135,17 +135,22 @@ def left_out_note(c: dict) -> str | None:
         people = sum(s["n"] for s in lst)
         return (f"{len(lst)} group{'s' if len(lst) > 1 else ''} of answers below ({people} "
                 f"{'person' if people == 1 else 'people'})")
+    def verb(lst: list[dict], one: str, many: str) -> str:
+        return one if len(lst) == 1 else many
     parts = []
     if named:
-        parts.append(f"{groups(named)} share no one wording that could be printed as a statement: named by "
-                     "their keywords, they are not in the list above.")
+        parts.append(f"{groups(named)} {verb(named, 'shares', 'share')} no one wording that could be printed as a "
+                     f"statement: named by {verb(named, 'its', 'their')} keywords, {verb(named, 'it is', 'they are')} "
+                     "not in the list above.")
     if mixed:
         parts.append(f"{groups(mixed)} made various points: fewer than {MIXED_AGREEMENT:.0%} of their people "
-                     "wrote anything close to the answer that names the group, so they are not in the list above.")
+                     f"wrote anything close to the answer that names the group, so {verb(mixed, 'it is', 'they are')} "
+                     "not in the list above.")
     if split:
-        parts.append(f"{groups(split)} are for and against what their statement says, so they are not in the list "
-                     "above.")
-    return " ".join(parts) + " Read their quotes before using them."
+        parts.append(f"{groups(split)} {verb(split, 'is', 'are')} for and against what {verb(split, 'its', 'their')} "
+                     f"statement says, so {verb(split, 'it is', 'they are')} not in the list above.")
+    alone = len(named) + len(mixed) + len(split) == 1
+    return " ".join(parts) + (" Read its quotes before using it." if alone else " Read their quotes before using them.")
 
 
 def quotes_note(doc: dict) -> str:
