@@ -19,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from flows.files import atomic_write_text, safe_cell
-from flows.settings import DEFAULT_TAXONOMY, configure_environment, local_prefect, workspace
+from flows.settings import DEFAULT_TAXONOMY, REPO, configure_environment, local_prefect, workspace
 from flows.parallel import ADDRESS_ENV
 
 EPILOG = """\
@@ -304,11 +304,18 @@ def _working_taxonomy(args, ws) -> str | None:
     if args.command in ("train", "run", "serve") and path.suffix in (".yaml", ".yml") and path.is_file():
         tax = load_taxonomy_file(path)
         saved = ws.home / "config/taxonomies" / f"{tax.id}.yaml"
+        bundled = REPO / "config/taxonomies" / f"{tax.id}.yaml"
         text = path.read_text(encoding="utf-8")
-        if path.resolve() != saved.resolve() and (not saved.is_file() or saved.read_text(encoding="utf-8") != text):
-            atomic_write_text(saved, text)
-            print(f"taxonomy {tax.id} saved as {saved}: later commands here can give --taxonomy {tax.id}, or "
-                  "nothing once it has run", file=sys.stderr)
+        if path.resolve() in (saved.resolve(), bundled.resolve()) or \
+                (saved.is_file() and saved.read_text(encoding="utf-8") == text):
+            return spec
+        if bundled.is_file():  # a draft that kept a shipped id must not replace the shipped file
+            print(f"taxonomy {path} has the id {tax.id} of a taxonomy that ships with engage: used for this "
+                  "command only, not saved; give it an id of its own to keep it", file=sys.stderr)
+            return spec
+        atomic_write_text(saved, text)
+        print(f"taxonomy {tax.id} saved as {saved}: later commands here can give --taxonomy {tax.id}, or "
+              "nothing once it has run", file=sys.stderr)
     return spec
 
 
@@ -506,6 +513,13 @@ def cmd_run(args, ws) -> int:
               f"{ws.inbox}/ (or inbox/<group>/, e.g. inbox/staff/) and run `engage run` again"
               + (", after fixing the quarantined files above" if status else ""))
         return status
+    if none := result.get("no_questions"):
+        listed = "; ".join(f"\u201c{q}\u201d" for q in none["questions"][:8]) + (" …" if len(none["questions"]) > 8 else "")
+        print(f"engage: no answer is to a question containing {' or '.join(repr(w) for w in none['words'])} (the "
+              f"taxonomy's questions list), so nothing was analysed and the reports were left as they were. The "
+              f"questions in this working area are: {listed}. Correct the taxonomy's questions and run again.",
+              file=sys.stderr)
+        return 1
     print(model_summary(result["train"]))
     if result.get("skipped"):
         print("nothing new since the last run: the reports are up to date")
@@ -598,6 +612,9 @@ def cmd_review(args, ws) -> int:
     tax = resolve_taxonomy(args.taxonomy, ws.home)
     if args.action == "export":
         df = review_candidates(ws, args.taxonomy, args.n, args.sample)
+        if df.empty:
+            print("every answer is labelled already (or says nothing): nothing to review, no workbook written")
+            return 0
         write_review_xlsx(df, [(c.code, c.title) for c in tax.categories], args.file)
         print(f"wrote {len(df)} answers to review to {args.file}; fill in the yellow 'labels' column, "
               f"then run: engage review import {args.file}")

@@ -83,6 +83,15 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_add
         join_preloads()
         return {"ingest": ingested, "train": trained, "analyse": None, "reports": [], "skipped": True,
                 "no_answers": True}
+    if tax.questions:
+        with connect(ws.db_path) as con:
+            asked = sorted({q for (q,) in con.execute("SELECT DISTINCT question FROM answers WHERE duplicate_of IS NULL "
+                                                      "AND NOT is_empty").fetchall()})
+        if not any(tax.asks(q) for q in asked):  # nothing deleted, nothing rewritten: say what there is
+            logger.info("no answer is to a question %s covers", tax.id)
+            join_preloads()
+            return {"ingest": ingested, "train": trained, "analyse": None, "reports": [], "skipped": True,
+                    "no_questions": {"words": list(tax.questions), "questions": asked}}
     fp = fingerprint(ws, tax, trained["model_version"], seed)
     out_dir = ws.reports / tax.id
     reports = [str(out_dir / n) for n in REPORT_NAMES]

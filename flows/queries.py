@@ -28,6 +28,7 @@ def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
     and the answer's sentiment when the labelled data trained a sentiment model."""
     tax = resolve_taxonomy(taxonomy, ws.home)
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
+        require_classified(con, tax.id)
         scope, args = question_scope(con, tax)
         ans = con.execute("SELECT answer_id, source_file, respondent_id, question, source, text FROM answers "
                           f"WHERE duplicate_of IS NULL AND {scope} ORDER BY source_file, row_order", args).df()

@@ -16,7 +16,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 
 from flows.files import FORMULA_START, atomic_write_bytes
 from flows.settings import Workspace, resolve_taxonomy
-from flows.store import connect, reader_path
+from flows.store import connect, reader_path, require_classified
 from flows.train import LabelsError, labelled_data, labels_dir, load_model
 
 REVIEW_COLUMNS = ["answer_id", "source", "question", "text", "predicted", "labels", "notes"]
@@ -33,6 +33,7 @@ def review_candidates(ws: Workspace, taxonomy: str | None, n_uncertain: int, n_r
     tax = resolve_taxonomy(taxonomy, ws.home)
     _, meta = load_model(ws, tax)
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
+        require_classified(con, tax.id)
         pred = con.execute("SELECT p.answer_id, p.code, p.score, p.assigned, a.source, a.question, a.text "
                            "FROM predictions p JOIN answers a USING (answer_id) "
                            "WHERE p.taxonomy_id = ? AND a.duplicate_of IS NULL AND NOT a.is_empty",

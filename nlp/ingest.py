@@ -75,8 +75,7 @@ _SOURCE_WORDS = (
     ("staff", {"staff", "employee", "employees", "colleague", "colleagues", "professional", "professionals",
                "clinician", "clinicians", "practitioner", "practitioners"}),
     ("partner", {"partner", "partners", "partnership", "voluntary", "organisation", "organisations",
-                 "organization", "sector", "charity", "vcse", "council", "councillor", "councillors", "parish",
-                 "business", "businesses"}),
+                 "organization", "sector", "charity", "vcse", "council", "councillor", "councillors", "parish"}),
     ("public", {"public", "patient", "patients", "resident", "residents", "carer", "carers", "citizen",
                 "individual", "individuals"}),
 )
@@ -443,9 +442,14 @@ def _unknown_sources(column: str, unknown: pd.Series, consequence: str) -> str:
 
 
 def _map_source(value: str) -> str | None:
-    """'Staff member' -> staff, 'Member of the public' -> public, …; None if it is not a source."""
-    words = set(_NON_ALNUM.sub(" ", value.casefold()).split())
-    return next((source for source, vocabulary in _SOURCE_WORDS if words & vocabulary), None)
+    """'Staff member' -> staff, 'Member of the public' -> public, …; None if it is not a source.
+    The first word that names a group decides: "Member of the public (not a health professional)"
+    is public, "A health or care professional" staff."""
+    for word in _NON_ALNUM.sub(" ", value.casefold()).split():
+        for source, vocabulary in _SOURCE_WORDS:
+            if word in vocabulary:
+                return source
+    return None
 
 
 def _unclash(column: str) -> str:

@@ -61,8 +61,9 @@ _PHONE_EXT = re.compile(r"(?i)[ ]*,?[ ]*(?:ext|extn|extension|x)\.?[ ]*:?[ ]*\d{
 # An internal extension or bleep on its own ("ring Sharon on ext 4471", "bleep 2231") reaches a person
 # as surely as a full number: three to five digits after "ext", "extn", "extension", "bleep" or
 # "pager", or four or five straight after an "x" ("call me on x5521"; not "x2", "3x10").
-_LONE_EXT = re.compile(r"(?i)(?<![\w.])(?:ext|extn|extension)\.?[ ]*:?[ ]*\d{3,5}(?![\d,.]\d|\d)"
-                       r"|(?<![\w.£$])x\d{4,5}(?![\w,.]\d|\w)")
+_LONE_EXT = re.compile(r"(?i)(?<![\w.])(?:ext|extn|extension)\.?[ ]*:?[ ]*\d{3,5}(?![\d,.]\d|\d)")
+# "call me on x5521": an "x" extension only after a word for reaching someone ("x1000 magnification" stays).
+_X_EXT = re.compile(r"(?i)\b(?:on|call|ring|phone|tel|dial|extension)[ ]+(x\d{4,5})(?![\w,.]\d|\w)")
 # A bleep or pager number: the number goes, the word stays ("Bleep [PHONE] goes off all night").
 _BLEEP = re.compile(r"(?i)\b(?:bleep|pager)(?:[ ]+me)?(?:[ ]+on)?[ ]*:?[ ]*(\d{3,5})(?![\d,.]\d|\d)")
 # A number that identifies a member of staff or a patient: "staff number 20459833", "ESR no. 12345678",
@@ -71,6 +72,7 @@ _BLEEP = re.compile(r"(?i)\b(?:bleep|pager)(?:[ ]+me)?(?:[ ]+on)?[ ]*:?[ ]*(\d{3
 _ID_KIND = (r"(?:(?:staff|assignment|employee|payroll|personnel|hospital|patient|badge|smart ?card|unit|membership)"
             r"[ ]+(?:number|no\.?|num|#|id|ref(?:erence)?)"
             r"|(?:nmc[ ]+pin|esr|gmc|nmc|hcpc|gphc|gdc|mrn)(?:[ ]+(?:number|no\.?|num|#|id|pin|ref(?:erence)?))?)")
+_ID_NAMED = re.compile(r"(?i)\b(?:number|no\.?|num|#|id|pin|ref(?:erence)?)\b[^\w]*(?:is|was)?[ :=#-]*$")
 _ID_NUMBER = re.compile(r"(?i)\b" + _ID_KIND + r"[ ]*(?:is|was|[:=#-])?[ ]*([A-Z]{0,2}\d[A-Z\d]{3,11})\b")
 
 # Full postcodes only: a district on its own ("CA28") says where, not who. Lower case needs the
@@ -105,6 +107,7 @@ _ADDRESS = re.compile(
 
 # A street without a street type ("12 Sandgate, Penrith CA11 7TP"): a house number and name, then a
 # town and a full postcode. The town stays, as above.
+_IN_A_BUILDING = re.compile(r"(?i)\b(?:ward|room|bay|bed|unit|block|floor|level|suite|theatre)[ ]*$")
 _HOUSE_BEFORE_POSTCODE = re.compile(
     r"(?<![\w£$/.,])(\d{1,3}[A-Za-z]?,?[ ]+(?:[A-Z][a-z'’]+(?:-[A-Z][a-z]+)?[ ]*){1,3}),[ ]+"
     r"(?:[A-Z][\w'’-]+[ ]+){1,3}(?=[A-Z]{1,2}\d[A-Z\d]?[ ]?\d[ABD-HJLNP-UW-Z]{2}\b)")
@@ -460,7 +463,15 @@ def _strip_possessive(word: str) -> str:
 def _id_numbers(text: str) -> list[tuple[int, int]]:
     """The number after a staff or patient identifier's name (the name itself stays: "my staff number
     [ID_NUMBER]" still reads)."""
-    return [m.span(1) for m in _ID_NUMBER.finditer(text) if sum(c.isdigit() for c in m.group(1)) >= 4]
+    out = []
+    for m in _ID_NUMBER.finditer(text):
+        digits = sum(c.isdigit() for c in m.group(1))
+        # After "NMC"/"GMC"/"ESR" alone a year is no ID ("The NMC 2018 code"): six digits, or letters and
+        # digits (an NMC PIN); after "number", "no.", "pin" or "id", four digits will do.
+        named = _ID_NAMED.search(m.group(0)[:m.start(1) - m.start()])
+        if digits >= 6 or (digits >= 4 and (named or not m.group(1).isdigit())):
+            out.append(m.span(1))
+    return out
 
 
 def _emails(text: str) -> list[tuple[int, int]]:
@@ -504,6 +515,7 @@ def _phones(text: str) -> list[tuple[int, int]]:
         ext = _PHONE_EXT.match(text, best)
         out.append((m.start(), ext.end() if ext else best))
     out += [e.span() for e in _LONE_EXT.finditer(text) if not any(a <= e.start() < b for a, b in out)]
+    out += [x.span(1) for x in _X_EXT.finditer(text) if not any(a <= x.start(1) < b for a, b in out)]
     return out + [b.span(1) for b in _BLEEP.finditer(text) if not any(a <= b.start(1) < z for a, z in out)]
 
 
@@ -519,8 +531,11 @@ def _postcodes(text: str) -> list[tuple[int, int]]:
 
 def _addresses(text: str) -> list[tuple[int, int]]:
     spans = [m.span() for m in _ADDRESS.finditer(text)]
+    # Not a ward, room or bay in a hospital ("Ward 22, Cumberland Infirmary, Carlisle CA2 7HY").
     return spans + [m.span(1) for m in _HOUSE_BEFORE_POSTCODE.finditer(text)
-                    if not any(a < m.end(1) and m.start(1) < b for a, b in spans)]
+                    if not any(a < m.end(1) and m.start(1) < b for a, b in spans)
+                    and not _IN_A_BUILDING.search(text, max(0, m.start(1) - 12), m.start(1))
+                    and not set(m.group(1).casefold().split()) & _PLACE_NOUNS]
 
 
 def _string_list(value: Any, where: str) -> list[str]:

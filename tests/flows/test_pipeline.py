@@ -593,6 +593,9 @@ def test_a_first_night_with_no_answers_says_what_to_do_and_writes_no_report(tmp_
     assert not (home / "reports/north-cumbria-2019-2024").exists()
     assert main(["--home", str(home), "report"]) == 1  # no report of zeros on request either
     assert "no answers in this working area yet" in capsys.readouterr().err
+    for command in (["review", "export", str(tmp_path / "r.xlsx")], ["export", "responses", "--out", str(tmp_path / "r.csv")]):
+        assert main(["--home", str(home), *command]) == 1
+        assert "no answers in this working area yet" in capsys.readouterr().err
     assert not (home / "reports/north-cumbria-2019-2024").exists()
 
 
@@ -603,18 +606,20 @@ def test_a_working_area_remembers_the_taxonomy_it_ran(tmp_path, prefect_harness,
 
     home = make_home(tmp_path, with_labels=False)
     mine = tmp_path / "our-objectives.yaml"
-    shutil.copy(REPO / "config/taxonomies/cumbria-system-objectives.yaml", mine)
+    tax = yaml.safe_load((REPO / "config/taxonomies/cumbria-system-objectives.yaml").read_text())
+    mine.write_text(yaml.safe_dump({**tax, "id": "our-objectives"}))
     lab = pd.read_csv(REPO / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv", dtype=str,
                       keep_default_na=False)
     lab[lab["source"] == "staff"].head(30)[["response_id", "question", "text"]].to_csv(tmp_path / "s.csv", index=False)
     assert main(["--home", str(home), "ingest", str(tmp_path / "s.csv"), "--source", "staff"]) == 0
     assert main(["--home", str(home), "run", "--taxonomy", str(mine)]) == 0
-    assert (home / "config/taxonomies/cumbria-system-objectives.yaml").read_text() == mine.read_text()
-    assert "later commands here can give --taxonomy cumbria-system-objectives" in capsys.readouterr().err
+    assert (home / "config/taxonomies/our-objectives.yaml").read_text() == mine.read_text()
+    assert "later commands here can give --taxonomy our-objectives" in capsys.readouterr().err
     assert main(["--home", str(home), "report", "--format", "md"]) == 0
     assert "the one this working area last ran" in capsys.readouterr().err
+    assert (home / "reports/our-objectives/they-said.md").exists()
     assert not (home / "reports/north-cumbria-2019-2024").exists()
-    assert main(["--home", str(home), "quotes", "--taxonomy", "cumbria-system-objectives", "-n", "1"]) == 0
+    assert main(["--home", str(home), "quotes", "--taxonomy", "our-objectives", "-n", "1"]) == 0
 
 
 def test_the_taxonomy_of_a_first_night_with_no_answers_is_remembered(tmp_path, prefect_harness, capsys):
@@ -667,3 +672,34 @@ def test_a_taxonomy_that_lists_its_questions_summarises_only_their_answers(tmp_p
     out = tmp_path / "r.csv"
     assert main(["--home", str(home), "export", "responses", "--out", str(out)]) == 0
     assert len(pd.read_csv(out)) == covered
+
+
+def test_a_taxonomy_whose_questions_match_no_answer_says_so_and_changes_nothing(tmp_path, prefect_harness, capsys):
+    """A final review: `questions: ["zzz"]` crashed the run with tracebacks and deleted the predictions."""
+    from flows.cli import main
+
+    home = make_home(tmp_path, with_labels=False)
+    lab = pd.read_csv(REPO / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv", dtype=str,
+                      keep_default_na=False)
+    lab[lab["source"] == "staff"].head(20)[["response_id", "question", "text"]].to_csv(tmp_path / "s.csv", index=False)
+    assert main(["--home", str(home), "ingest", str(tmp_path / "s.csv"), "--source", "staff"]) == 0
+    tax = yaml.safe_load((REPO / "config/taxonomies/cumbria-system-objectives.yaml").read_text())
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump({**tax, "id": "our-aims", "questions": ["zzz no such question"]}))
+    capsys.readouterr()
+    assert main(["--home", str(home), "run", "--taxonomy", str(tmp_path / "t.yaml")]) == 1
+    err = capsys.readouterr().err
+    assert "no answer is to a question containing 'zzz no such question'" in err and "Traceback" not in err
+    assert "better place to work" in err  # the questions there are
+    assert not (home / "reports/our-aims").exists()
+
+
+def test_a_draft_with_a_shipped_taxonomy_s_id_is_used_but_never_saved_over_it(tmp_path, prefect_harness, capsys):
+    from flows.cli import main
+
+    home = make_home(tmp_path, with_labels=False)
+    (home / "config/taxonomies").mkdir(parents=True)
+    draft = yaml.safe_load((REPO / "config/taxonomies/north-cumbria-2019-2024.yaml").read_text())
+    (tmp_path / "draft.yaml").write_text(yaml.safe_dump({**draft, "questions": ["next five years"]}))
+    assert main(["--home", str(home), "train", "--taxonomy", str(tmp_path / "draft.yaml")]) == 0
+    assert "ships with engage: used for this command only, not saved" in capsys.readouterr().err
+    assert not (home / "config/taxonomies/north-cumbria-2019-2024.yaml").exists()

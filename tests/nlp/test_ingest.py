@@ -1022,3 +1022,14 @@ def test_a_first_respondent_who_ticked_other_is_an_answer_not_a_second_header_ro
     answers, info = read_export(data, "other-first.csv")
     assert info.header_rows == 1 and answers["respondent_id"].iloc[0] == "1024"
     assert not any("CA16" in c for c in answers.columns)
+
+
+
+@pytest.mark.parametrize("value, group", [("Member of the public (not a health professional)", "public"),
+                                          ("Unpaid carer of a family member who is a clinician", "public"),
+                                          ("A health or care professional", "staff"), ("Local business owner", None)])
+def test_the_first_word_that_names_a_group_decides(value, group) -> None:
+    """A final review found "Member of the public (not a health professional)" counted as staff."""
+    from nlp.ingest import _map_source
+
+    assert _map_source(value) == group

@@ -357,7 +357,12 @@ def test_staff_identifiers_bleeps_and_paired_names(text, redacted):
 
 
 @pytest.mark.parametrize("text", ["We have 2000 staff and 40 beds", "ward 23 and ward 5", "the x-ray took 3 hours",
-                                  "Band 5 nurses on 5B", "Covid and Brexit hit staffing", "3x1000 units"])
+                                  "Band 5 nurses on 5B", "Covid and Brexit hit staffing", "3x1000 units",
+                                  # a final review found these redacted by the first version of the rules
+                                  "The NMC 2018 code says we must be kind.", "My ESR 2019 appraisal never happened.",
+                                  "Struggling with Covid and Brexit hitting staffing.",
+                                  "The x1000 magnification microscope is broken.",
+                                  "I was on Ward 22, Cumberland Infirmary, Carlisle for 3 weeks."])
 def test_counts_wards_and_pairs_of_things_stay(text):
     assert default_redactor().redact(text) == text
 
