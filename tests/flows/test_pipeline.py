@@ -650,7 +650,7 @@ def test_a_taxonomy_that_lists_its_questions_summarises_only_their_answers(tmp_p
 
     home = make_home(tmp_path, with_labels=False)
     tax = yaml.safe_load((REPO / "config/taxonomies/north-cumbria-2019-2024.yaml").read_text())
-    tax["questions"] = ["better place to work"]
+    tax["id"], tax["questions"] = "better-place-to-work", ["better place to work"]
     (tmp_path / "tax.yaml").write_text(yaml.safe_dump(tax))
     lab = pd.read_csv(REPO / "data/raw/labels/north-cumbria-2019-2024/engagement-2019.csv", dtype=str,
                       keep_default_na=False)
@@ -660,12 +660,13 @@ def test_a_taxonomy_that_lists_its_questions_summarises_only_their_answers(tmp_p
     assert 0 < covered < len(staff)
     assert main(["--home", str(home), "ingest", str(tmp_path / "staff.csv"), "--source", "staff"]) == 0
     assert main(["--home", str(home), "run", "--taxonomy", str(tmp_path / "tax.yaml")]) == 0
-    doc = report(home)
+    out_dir = home / "reports/better-place-to-work"
+    doc = json.loads((out_dir / "they-said.json").read_text())
     assert doc["totals"]["answers"] == covered
     left = doc["totals"]["other_questions"]
     assert sum(q["answers"] for q in left) == len(staff) - covered
     assert all("better place to work" not in q["question"] for q in left)
-    assert "to other questions" in (home / "reports/north-cumbria-2019-2024/they-said.md").read_text()
+    assert "to other questions" in (out_dir / "they-said.md").read_text()
     for c in doc["categories"]:
         for s in c["statements"]:
             assert all("better place to work" in a["question"] for a in s["answers"])
