@@ -551,13 +551,20 @@ def _string_list(value: Any, where: str) -> list[str]:
 def english_words() -> frozenset[str]:
     """English words, lower case: spaCy's lemma index (WordNet's nouns, verbs, adjectives and
     adverbs) and its lookup table of inflected forms, from spacy-lookups-data (offline)."""
+    index, forms = lemma_tables()
+    words = {w for ws in index.values() for w in ws} | set(forms) | set(forms.values())
+    return frozenset(w.casefold() for w in words if "_" not in w)
+
+
+@lru_cache(maxsize=1)
+def lemma_tables() -> tuple[dict[str, list[str]], dict[str, str]]:
+    """spacy-lookups-data's English lemma index by part of speech ({"noun": [...], "verb": [...], …})
+    and its lookup of inflected forms ("nurses" -> "nurse"), read once per process."""
     import spacy_lookups_data
 
     data = Path(spacy_lookups_data.__file__).parent / "data"
-    index = json.loads(gzip.decompress((data / "en_lemma_index.json.gz").read_bytes()))
-    forms = json.loads(gzip.decompress((data / "en_lemma_lookup.json.gz").read_bytes()))  # "nurses" -> "nurse"
-    words = {w for ws in index.values() for w in ws} | set(forms) | set(forms.values())
-    return frozenset(w.casefold() for w in words if "_" not in w)
+    return (json.loads(gzip.decompress((data / "en_lemma_index.json.gz").read_bytes())),
+            json.loads(gzip.decompress((data / "en_lemma_lookup.json.gz").read_bytes())))
 
 
 @lru_cache(maxsize=1)

@@ -603,24 +603,19 @@ aint im ive id youre theyre thats theres whats yrs yr wks mins hrs thx pls plz t
 
 
 @lru_cache(maxsize=1)
-def _nouns() -> tuple[frozenset[str], dict[str, str]]:
-    """WordNet's nouns and the lookup of inflected forms ("faces" -> "face"), from spacy-lookups-data."""
-    import gzip
-    import json
-    from pathlib import Path
+def _nouns() -> frozenset[str]:
+    """WordNet's nouns, from spacy-lookups-data's lemma index."""
+    from nlp.redact import lemma_tables
 
-    import spacy_lookups_data
-
-    data = Path(spacy_lookups_data.__file__).parent / "data"
-    index = json.loads(gzip.decompress((data / "en_lemma_index.json.gz").read_bytes()))
-    forms = json.loads(gzip.decompress((data / "en_lemma_lookup.json.gz").read_bytes()))
-    return frozenset(w.casefold() for w in index["noun"]), forms
+    return frozenset(w.casefold() for w in lemma_tables()[0]["noun"])
 
 
 def _is_noun(word: str) -> bool:
     """A noun, or the plural of one ("faces"); not a verb form whose stem happens to be one
     ("exhausted" -> exhaust, "seen" -> see)."""
-    nouns, forms = _nouns()
+    from nlp.redact import lemma_tables
+
+    nouns, forms = _nouns(), lemma_tables()[1]
     return word in nouns or (word.endswith("s") and forms.get(word, word) in nouns)
 
 
