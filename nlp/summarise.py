@@ -139,6 +139,9 @@ QUOTE_MAX_WORDS = 45
 # A quote after the first must be at least this alike (cosine) to its statement: below it, in the 2019
 # sample, were fragments ("In reality I've had one session in a year.") and other points.
 QUOTE_MIN_SIMILARITY = 0.25
+# How much less typical a quote in capitals is taken to be: enough to let a calm quote on the same
+# point come first, not enough to lose the only quote that backs a statement.
+SHOUTED_QUOTE_PENALTY = 0.08
 ASK_FULL_GAP, ASK_NONE_GAP = 0.1, 0.2
 N_ALTERNATIVES = 8
 
@@ -710,6 +713,13 @@ def distinct_statements(options: Sequence[Sequence[tuple[str, float]]], strength
 _ITEM_MARKER = re.compile(r"^(?:[-–•*·]|\d{1,2}[.)])\s+")
 
 
+def shouted(text: str) -> bool:
+    """Typed mostly in capitals: at least 12 letters, 60% or more of them upper case ("WHY CANT I
+    GET A GP APPOINTMENT"); acronyms in a sentence ("NHS", "A&E", "CAMHS") stay well below that."""
+    letters = [c for c in text if c.isalpha()]
+    return len(letters) >= 12 and sum(c.isupper() for c in letters) >= 0.6 * len(letters)
+
+
 def trim_quote(text: str, max_words: int = QUOTE_MAX_WORDS) -> str:
     """Short enough to print: whole sentences up to the limit, marking any cut with an ellipsis; a
     list item's bullet or number and a separator left at its end ("… exercise.;") are not printed."""
@@ -750,8 +760,9 @@ def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, p
     [NAME]'s secretary"), even if a theme is left with fewer quotes; neither is one with the same
     words as a quote already chosen give or take two ("Being listened to by the board - please") or
     but for typos ("theer is never a space" / "nveer a space").
-    Very short answers ("Health and housing.") and rambling ones are held back; a new source is
-    slightly preferred. Beyond the first, a quote must be at least QUOTE_MIN_SIMILARITY alike to
+    Very short answers ("Health and housing.") and rambling ones are held back, and so are answers
+    typed mostly in capitals (printed first, a shouted quote reads as the strategy's tone); a new
+    source is slightly preferred. Beyond the first, a quote must be at least QUOTE_MIN_SIMILARITY alike to
     the statement: "Training time that isn't taken out of my days off" (cosine 0.09) does not back
     "Laptops for community staff", and a theme shows fewer quotes rather than such a one."""
     n_words = np.array([len(t.split()) for t in texts])
@@ -760,6 +771,7 @@ def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, p
     if statement is not None:
         rel = 0.5 * rel + 0.5 * to_statement
     rel = rel - 0.02 * np.maximum(0, 8 - n_words) - 0.002 * np.maximum(0, n_words - 30)
+    rel = rel - SHOUTED_QUOTE_PENALTY * np.array([shouted(t) for t in texts])
     has_ph = np.array([bool(_PLACEHOLDER.search(t)) for t in texts])
     word_sets = [set(_WORD.findall(t.casefold())) for t in texts]
     order = sorted(range(len(texts)), key=lambda i: texts[i])  # ties go to the text, not the row order

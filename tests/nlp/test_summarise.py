@@ -528,3 +528,22 @@ def test_what_is_conceded_before_but_is_not_the_point():
     assert candidate_clauses("Online GP forms are fine if you have broadband, but half the valley doesn't.") == []
     assert candidate_clauses("More buses to the hospital, but the drivers need training too") == [
         "More buses to the hospital", "The drivers need training too"]  # an ask before "but" still stands
+
+
+def test_a_quote_in_capitals_comes_after_a_calm_one_on_the_same_point():
+    """A user test found an all-capitals rant printed as a theme's first quote; it is held back
+    behind a calm quote on the same point, and still quoted when nothing else backs the statement."""
+    from nlp.summarise import shouted
+
+    assert shouted("WHY CANT I GET A GP APPOINTMENT ITS A JOKE")
+    assert not shouted("We need more NHS dentists and CAMHS in West Cumbria")
+    assert not shouted("GP NOW")  # too short to tell
+    texts = ["MORE GP APPOINTMENTS IN MARYPORT, WE ARE SICK OF WAITING!!!",
+             "Maryport needs more appointments at the GP surgery.",
+             "Getting a GP appointment in Maryport takes three weeks."]
+    emb = embed(texts)
+    statement = embed(["More GP appointments in Maryport"])[0]
+    chosen = select_quotes(texts, emb, centre(emb), ["a", "b", "c"], n=3, statement=statement)
+    assert chosen == [1, 2, 0], chosen  # first without the penalty: the closest to the statement
+    alone = select_quotes(texts[:1], emb[:1], emb[0], ["a"], n=3, statement=statement)
+    assert alone == [0]
