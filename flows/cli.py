@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("quotes", help="representative quotes, for pasting into a document",
                        description=_para("Redacted quotes, most typical of each theme first and one per person, "
-                                         "attributed as a strategy would print them (\"public survey, CA28, "
+                                         "attributed as a strategy would print them (\"member of the public, CA28, "
                                          "65–74\"). Filter by category, theme, source, sentiment or locality, "
                                          "or search by meaning with --about."),
                        epilog="examples:\n  engage quotes --category AIM2 --source public -n 5\n"

@@ -1,9 +1,13 @@
-"""Who said it, in the words a strategy prints: "public survey, CA28, 65–74".
+"""Who said it, in the words a strategy prints: "member of the public, CA28, 65–74".
+
+The label says who spoke, not which survey they answered: a professional who answered the public
+survey (placed as staff by its "Which best describes you?" column) is a staff member, and youth
+post-its or a focus group read as public are members of the public, not a "public survey".
 
 Exports name their metadata columns differently ("Q3. Age group", "Age band", "Postcode district",
 "Locality"), so the facets are recognised from the column name and the shape of the value.
 
-A printed attribution must not single a person out: "public survey, Alston, Under 18" may be one
+A printed attribution must not single a person out: "member of the public, Alston, Under 18" may be one
 teenager the whole village knows. `Disclosure` counts the people who share each source, locality
 and age band, and an attribution names a locality or an age band only when at least
 `min_group_size` people of that source share what it names (config/disclosure.yaml, read by
@@ -18,7 +22,7 @@ import string
 from collections import Counter
 from typing import Iterable, Mapping
 
-SOURCE_LABELS = {"public": "public survey", "staff": "staff survey", "healthwatch": "Healthwatch",
+SOURCE_LABELS = {"public": "member of the public", "staff": "staff member", "healthwatch": "Healthwatch",
                  "partner": "partner organisation"}
 _AGE_KEY = re.compile(r"\bage\b", re.IGNORECASE)
 _AGE_VALUE = re.compile(r"^\s*(?:under\s*\d+|\d{1,2}\s*(?:-|–|to)\s*\d{1,2}|\d{1,2}\s*\+|\d{1,2}\s*(?:and|or)\s*over)\s*$",
@@ -81,7 +85,7 @@ class Disclosure:
 
 
 def attribution(source: str, metadata: Mapping[str, str] | str | None, disclosure: Disclosure | None = None) -> str:
-    """'public survey, CA28, 65–74': the source, then the locality and age band that `disclosure`
+    """'member of the public, CA28, 65–74': the source, then the locality and age band that `disclosure`
     (when given) allows to be printed."""
     f = facets(metadata)
     if disclosure is not None:

@@ -319,7 +319,7 @@ def test_quotes_filters_search_and_docx(home, capsys, tmp_path):
     assert len(df) == 2 and df["quote"].str.contains("ambulance", case=False).any()
     assert main(["--home", str(home), "quotes", "--locality", "CA28", "-n", "50", "--format", "csv"]) == 0
     df = pd.read_csv(io.StringIO(capsys.readouterr().out), dtype=str)
-    assert len(df) > 0 and df["attribution"].str.startswith("public survey, CA28").all()
+    assert len(df) > 0 and df["attribution"].str.startswith("member of the public, CA28").all()
     out = tmp_path / "q.docx"
     assert main(["--home", str(home), "quotes", "--category", "AIM3", "-n", "3", "--format", "docx", "--out", str(out)]) == 0
     assert sum(p.style.name == "Quote" for p in Document(str(out)).paragraphs) == 3

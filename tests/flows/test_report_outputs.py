@@ -23,7 +23,7 @@ def sample_doc() -> dict:
     def statement(i, text, n, quotes, by_source):
         return {"id": f"AIM3-{i}", "text": text, "n": n, "by_source": by_source, "keywords": ["parking"],
                 "quotes": [{"text": q, "source": "public", "source_file": "s.csv", "respondent_id": f"1048{k:05d}",
-                            "attribution": "public survey, CA28, 65–74", "ref": f"AIM3-{i}.{k + 1}"}
+                            "attribution": "member of the public, CA28, 65–74", "ref": f"AIM3-{i}.{k + 1}"}
                            for k, q in enumerate(quotes)],
                 "answers": [{"source_file": "s.csv", "respondent_id": f"1048{k:05d}", "question": "Q1"}
                             for k in range(n)]}
@@ -167,7 +167,7 @@ def test_docx_uses_word_styles_and_holds_the_evidence():
     assert bullets == ["Free parking at the hospital", "Keep maternity services at West Cumberland Hospital"]
     quotes = [t for s, t in styles if s == "Quote"]
     assert any(HOSTILE in q for q in quotes)  # shown as the words typed, never interpreted
-    assert all("public survey, CA28, 65–74" in q for q in quotes)
+    assert all("member of the public, CA28, 65–74" in q for q in quotes)
     assert d.tables[0].style.name == "Table Grid"
     assert [c.text for c in d.tables[0].rows[1].cells[:3]] == ["Free parking at the hospital", "4", "3"]
     # Columns only for the sources that took part (public and staff here), and the split beside each count.

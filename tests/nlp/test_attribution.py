@@ -4,11 +4,11 @@ from nlp.attribution import Disclosure, attribution, facets
 def test_smartsurvey_metadata_gives_district_and_age_band():
     meta = {"Q3. Age group": "65-74", "Q4. Postcode district": "ca28", "Started": "08/07/2019 10:13:57"}
     assert facets(meta) == {"age_band": "65–74", "locality": "CA28"}
-    assert attribution("public", meta) == "public survey, CA28, 65–74"
+    assert attribution("public", meta) == "member of the public, CA28, 65–74"
 
 
 def test_missing_redacted_or_declined_values_are_left_out():
-    assert attribution("staff", {"Age band": "Prefer not to say", "Postcode": "[POSTCODE]"}) == "staff survey"
+    assert attribution("staff", {"Age band": "Prefer not to say", "Postcode": "[POSTCODE]"}) == "staff member"
     assert attribution("healthwatch", '{"Venue": "Maryport drop-in"}') == "Healthwatch, Maryport drop-in"
     assert attribution("partner", None) == "partner organisation"
 
@@ -31,7 +31,7 @@ def test_age_needs_an_age_shaped_value():
 def test_a_map_position_is_not_a_locality():
     meta = {"Location Latitude": "53.8041", "Location Longitude": "-3.0511",
             "What is the first part of your postcode? (e.g. LA1)": "FY8", "What is your age?": "65-74"}
-    assert attribution("public", meta) == "public survey, FY8, 65–74"
+    assert attribution("public", meta) == "member of the public, FY8, 65–74"
     assert facets({"Location Latitude": "[LOCATION]"}) == {}
 
 
@@ -49,17 +49,17 @@ def test_small_groups_are_not_named_age_band_first_then_locality():
         (1, "public", {"Age group": "65-74", "Postcode district": "CA20"}),
         (9, "staff", {"Postcode district": "CA9"})))
     assert attribution("public", {"Age group": "65-74", "Postcode district": "CA28"}, people) == \
-        "public survey, CA28, 65–74"
+        "member of the public, CA28, 65–74"
     # 1 teenager in CA9: the age band goes, and 6 public respondents live in CA9.
-    assert attribution("public", alston_teen, people) == "public survey, CA9"
+    assert attribution("public", alston_teen, people) == "member of the public, CA9"
     # 2 public respondents in CA12, both 25-34: neither may be named.
-    assert attribution("public", {"Age group": "25-34", "Postcode district": "CA12"}, people) == "public survey"
+    assert attribution("public", {"Age group": "25-34", "Postcode district": "CA12"}, people) == "member of the public"
     # Only the locality is too small: the age band alone is kept (12 public respondents are 65-74).
     assert attribution("public", {"Age group": "65-74", "Postcode district": "CA20"}, people) == \
-        "public survey, 65–74"
+        "member of the public, 65–74"
     # Groups are counted within a source: the 9 staff in CA9 do not hide a public respondent there.
-    assert attribution("staff", {"Postcode district": "CA9"}, people) == "staff survey, CA9"
+    assert attribution("staff", {"Postcode district": "CA9"}, people) == "staff member, CA9"
     # Without a Disclosure (or with a group size of 1) nothing is held back.
-    assert attribution("public", alston_teen) == "public survey, CA9, Under 18"
+    assert attribution("public", alston_teen) == "member of the public, CA9, Under 18"
     assert attribution("public", alston_teen, Disclosure(1).fit(_people((1, "public", alston_teen)))) == \
-        "public survey, CA9, Under 18"
+        "member of the public, CA9, Under 18"
