@@ -152,6 +152,9 @@ foundation fund appeal award health medical care community
 # A word after these is part of a place or institution: "St John", "Queen Elizabeth".
 _NOT_AFTER = frozenset({"st", "saint", "king", "queen", "prince", "princess"})
 _PLACE_PREPOSITIONS = frozenset({"in", "at", "near"})
+# Surnames that also end the names of places ("Jane Hall", "the Victoria Hall", "Victoria Park"): a
+# place after "the", "at", "in" or "near" (with a town before it: "at Ulverston Victoria High").
+_VENUE_SURNAMES = frozenset({"hall", "park", "high", "green", "hill", "grove", "fields"})
 
 _CUE_STRONG = re.compile(
     r"(?i)(?:\bmy[ ]+name[ ]+is|\bmy[ ]+name['’]s|\bname[ ]*:|\b(?:i['’]?m|i[ ]+am)[ ]+called|"
@@ -392,7 +395,7 @@ class Redactor:
         end, j, surnames = start + len(first), i + 1, 0
         if first == raw:
             end, j, surnames = self._surnames(text, tokens, j, end, lower_case=lower_case and cue == "strong")
-        if self._followed_by_place_noun(text, tokens, j, end):
+        if self._followed_by_place_noun(text, tokens, j, end) or (surnames and self._venue(text, tokens, i, j)):
             return None
         if first in self._word_like and not surnames:
             # "Grace" needs a cue or a partner ("Jean and Derek"); a month or season ("May", "Summer")
@@ -407,6 +410,19 @@ class Redactor:
                 and _gap(text, tokens[i - 1][1], start)):
             return None  # "an appointment at Stanley", "lives in Florence": a place
         return start, end, j
+
+    def _venue(self, text: str, tokens: list[_Token], i: int, j: int) -> bool:
+        """"at the Victoria Hall", "in Victoria Park", "at Ulverston Victoria High": the name's last word
+        ends place names too, and "the" or a place preposition comes before it (or before one
+        capitalised word before it, a town's name)."""
+        if tokens[j - 1][2].casefold() not in _VENUE_SURNAMES:
+            return False
+        k = i - 1
+        if k > 0 and _CAPITALISED.fullmatch(tokens[k][2]) and tokens[k][2] not in self._first \
+                and _gap(text, tokens[k][1], tokens[i][0]):
+            k -= 1
+        return k >= 0 and tokens[k][2].casefold() in _PLACE_PREPOSITIONS | {"the"} \
+            and _gap(text, tokens[k][1], tokens[k + 1][0])
 
     def _unknown_follows(self, text: str, tokens: list[_Token], i: int) -> bool:
         """"Chidi Okafor": the next word is another capitalised word nobody knows."""

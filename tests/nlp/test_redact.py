@@ -181,6 +181,22 @@ def test_place_and_hospital_names_are_never_redacted(r):
         assert r.redact(sentence) == sentence
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("The clinic at the Victoria Hall was great.", "The clinic at the Victoria Hall was great."),
+    ("Meet at Victoria Hall in Penrith.", "Meet at Victoria Hall in Penrith."),
+    ("Pupils at Ulverston Victoria High need a counsellor.", "Pupils at Ulverston Victoria High need a counsellor."),
+    ("The path in Victoria Park is not lit.", "The path in Victoria Park is not lit."),
+    # A person with the same surname is still a person.
+    ("Jane Hall on ward 5 was lovely.", "[NAME] on ward 5 was lovely."),
+    ("I spoke to Jane Hall at the surgery.", "I spoke to [NAME] at the surgery."),
+    ("Thanks to Sarah Green in pharmacy.", "Thanks to [NAME] in pharmacy."),
+    ("I was in Jane Hall's care for a week.", "I was in [NAME]'s care for a week."),
+])
+def test_a_place_named_like_a_person_after_at_the(r, text, expected):
+    """User test 5: "Victoria Hall" and "Ulverston Victoria High" were printed as "[NAME]"."""
+    assert r.redact(text) == expected
+
+
 def test_placeholders_are_typed():
     text = ("Mrs R. Hetherington, 7 Loop Road South, Whitehaven CA28 7QD, DOB 03/02/1989, NHS no 943 476 5919, "
             "07700 900123, r.h@example.com, staff number 20459833")
