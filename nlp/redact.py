@@ -73,7 +73,8 @@ _ID_KIND = (r"(?:(?:staff|assignment|employee|payroll|personnel|hospital|patient
             r"[ ]+(?:number|no\.?|num|#|id|ref(?:erence)?)"
             r"|(?:nmc[ ]+pin|esr|gmc|nmc|hcpc|gphc|gdc|mrn)(?:[ ]+(?:number|no\.?|num|#|id|pin|ref(?:erence)?))?)")
 _ID_NAMED = re.compile(r"(?i)\b(?:number|no\.?|num|#|id|pin|ref(?:erence)?)\b[^\w]*(?:is|was)?[ :=#-]*$")
-_ID_NUMBER = re.compile(r"(?i)\b" + _ID_KIND + r"[ ]*(?:is|was|[:=#-])?[ ]*([A-Z]{0,2}\d[A-Z\d]{3,11})\b")
+# The number may carry its employer's prefix: "Staff ID WCC-004512", "payroll no. NHS/30418".
+_ID_NUMBER = re.compile(r"(?i)\b" + _ID_KIND + r"[ ]*(?:is|was|[:=#-])?[ ]*((?:[A-Z]{1,4}[-/])?[A-Z]{0,2}\d[A-Z\d]{3,11})\b")
 
 # Full postcodes only: a district on its own ("CA28") says where, not who. Lower case needs the
 # space and cannot end in an ordinal or unit ("ca28 2nd").
@@ -293,6 +294,9 @@ class Redactor:
     def _is_unknown(self, word: str) -> bool:
         """A capitalised word that no dictionary, gazetteer or safe list knows: likely a name."""
         key = word.casefold()
+        if "-" in word and key not in self._safe_words:  # "Pryce-Jones": a double-barrelled surname
+            parts = word.split("-")
+            return all(_CAPITALISED.fullmatch(p) for p in parts) and any(self._is_unknown(p) for p in parts)
         return (bool(self._english) and word.isalpha() and len(word) > 2 and key not in self._english
                 and self._is_surname(word) and word not in self._first)
 

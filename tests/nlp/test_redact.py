@@ -366,7 +366,12 @@ def test_a_postcode_column_keeps_the_district():
     ("Bleep 2231 if it is urgent", "Bleep [PHONE] if it is urgent"),
     ("my pager goes off all night, bleep me on 4471", "my pager goes off all night, bleep me on [PHONE]"),
     ("I work nights on ward 23 with Chidi and Oluwadamilare", "I work nights on ward 23 with [NAME] and [NAME]"),
-    ("I work with Sarah and Oluwadamilare", "I work with [NAME] and [NAME]")])
+    ("I work with Sarah and Oluwadamilare", "I work with [NAME] and [NAME]"),
+    # User test 6: an employer's prefix, and a double-barrelled surname.
+    ("Staff ID WCC-004512: the gym scheme got cut.", "Staff ID [ID_NUMBER]: the gym scheme got cut."),
+    ("payroll no. NHS/30418876", "payroll no. [ID_NUMBER]"),
+    ("Ffion Pryce-Jones from the wellbeing cafe is a star.", "[NAME] from the wellbeing cafe is a star."),
+    ("Trips to Newcastle-Upon-Tyne take all day.", "Trips to Newcastle-Upon-Tyne take all day.")])
 def test_staff_identifiers_bleeps_and_paired_names(text, redacted):
     """User test 4 found a staff number printed in a report quote, and these kept as typed."""
     assert default_redactor().redact(text) == redacted
