@@ -19,6 +19,7 @@ import csv
 import difflib
 import io
 import itertools
+import json
 import re
 import warnings
 import zipfile
@@ -433,7 +434,10 @@ def _unknown_sources(column: str, unknown: pd.Series, consequence: str) -> str:
     """What to do about values of the source column that name no group: a mapping line per value."""
     values = sorted(set(unknown))
     shown = ", ".join(f"'{v}'" if v else "(blank)" for v in values[:5]) + (" …" if len(values) > 5 else "")
-    example = "; ".join(f"'{v}': partner" for v in values[:2] if v)
+    # Valid YAML to paste (a JSON string is a YAML string); a guess the officer corrects, not a rule.
+    example = ", ".join(f"{json.dumps(v, ensure_ascii=False)}: "
+                        f"{'public' if _source_key(v) in _NOT_GIVEN or 'other' in _source_key(v) else 'partner'}"
+                        for v in values[:2] if v)
     how = (f"say which group each is in a column mapping (e.g. source_values: {{{example}}}, with --mapping), "
            if example else "")
     return (f"the '{column}' column has values that are not one of {', '.join(SOURCES)}: {shown}, {consequence}. "

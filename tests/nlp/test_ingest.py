@@ -303,7 +303,24 @@ def test_stakeholder_group_column_and_unknown_values() -> None:
     assert answers["source"].tolist() == ["staff", "public"]
     message = ingest_error((header + good + f"3,Other (please specify),{LONG_A}\n").encode(), "groups.csv", None)
     assert "'Other (please specify)'" in message and "--source" in message
-    assert "source_values: {'Other (please specify)': partner}" in message
+    assert 'source_values: {"Other (please specify)": public}' in message
+
+
+def test_the_suggested_source_values_are_yaml_an_officer_can_paste() -> None:
+    """User test 6: the suggestion read {'Local business': partner; 'Prefer not to say': partner},
+    which no YAML reader accepts."""
+    import re
+
+    import yaml
+
+    header = "ID,Stakeholder group,Comments\n"
+    places = ["Alston", "Keswick", "Penrith", "Wigton", "Maryport", "Millom", "Egremont", "Silloth", "Brampton"]
+    rows = "".join(f'{i},"{g}",The surgery in {p} needs more appointments for working people in the evening\n'
+                   for i, (g, p) in enumerate(zip(["Staff member"] * 6 + ['A ""local"" business', "Other", "Prefer not to say"],
+                                                  places)))
+    message = ingest_error((header + rows).encode(), "groups.csv", None)
+    mapping = yaml.safe_load(re.search(r"source_values: (\{.*?\})", message).group(1))
+    assert mapping == {'A "local" business': "partner", "Other": "public"}
 
 
 def test_a_local_authority_s_own_words_for_its_groups() -> None:
