@@ -8,6 +8,7 @@ import io
 import re
 from datetime import date
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -98,15 +99,36 @@ def write_review_xlsx(df: pd.DataFrame, codes: list[tuple[str, str]], path: Path
         help_ws.append([code, title])
     help_ws.append([])
     help_ws.append(["How to review: in the yellow 'labels' column type the right codes for each answer, "
-                    "separated by ';' (copy 'predicted' if it is right). Leave a row blank to skip it. "
+                    "(or their titles from the codes sheet) separated by ';' (copy 'predicted' if it is right). "
+                    "Leave a row blank to skip it. "
                     "Then run: engage review import THIS-FILE.xlsx"])
     buf = io.BytesIO()
     wb.save(buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
-def read_review_xlsx(data: bytes, name: str, codes: list[str]) -> pd.DataFrame:
-    """The rows an officer labelled, validated against the taxonomy."""
+def parse_labels(cell: object, codes: list[str], titles: Mapping[str, str] | None = None) -> list[str]:
+    """An officer's labels cell as codes: "MH/ACCESS", "mh, access", "MH;ACCESS;" and "MH ACCESS" are two
+    codes, and a category's title ("Age well", from the workbook's codes sheet) is its code. A piece
+    that is neither is returned as typed, for the error to name."""
+    by_title = {" ".join(t.split()).casefold(): c for c, t in (titles or {}).items()}
+    out: list[str] = []
+    for piece in re.split(r"[,;/]+", str(cell)):
+        piece = " ".join(piece.split())
+        if not piece:
+            continue
+        if piece.upper() in codes:
+            out.append(piece.upper())
+        elif piece.casefold() in by_title:
+            out.append(by_title[piece.casefold()])
+        else:
+            words = piece.upper().split()
+            out += words if all(w in codes for w in words) else [piece]
+    return list(dict.fromkeys(out))
+
+
+def read_review_xlsx(data: bytes, name: str, codes: list[str], titles: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The rows an officer labelled, validated against the taxonomy (`titles`: code -> title, also accepted)."""
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         rows = list(wb["review"].iter_rows(values_only=True))
@@ -119,22 +141,23 @@ def read_review_xlsx(data: bytes, name: str, codes: list[str]) -> pd.DataFrame:
     df = pd.DataFrame(rows[1:], columns=header).fillna("")
     df.index = df.index + 2  # the row number the officer sees in the workbook
     df = df[df["labels"].astype(str).str.strip() != ""].copy()
-    # "MH/ACCESS", "mh, access", "MH;ACCESS;" are all two codes.
-    df["labels"] = [";".join(c for c in re.split(r"[\s,;/]+", str(l).upper()) if c) for l in df["labels"]]
+    parsed = {row: parse_labels(cell, codes, titles) for row, cell in df["labels"].items()}
     # Workbooks exported before text cells were typed as text guarded formulas with a leading "'".
     df["text"] = df["text"].astype(str).str.removeprefix("'")
-    bad = [(row, c) for row, l in df["labels"].items() for c in l.split(";") if c not in codes]
+    bad = [(row, c) for row, found in parsed.items() for c in found if c not in codes]
     if bad:
         shown = ", ".join(f"row {row}: {c!r}" for row, c in bad[:6]) + (" …" if len(bad) > 6 else "")
-        raise LabelsError(f"{name}: unknown code(s) in the labels column ({shown}). Valid codes: {', '.join(codes)}; "
+        valid = ", ".join(f"{c} ({titles[c]})" if titles and c in titles else c for c in codes)
+        raise LabelsError(f"{name}: unknown code(s) in the labels column ({shown}). Valid codes: {valid}; "
                           "separate several with ';'. Correct those rows and import it again.")
+    df["labels"] = [";".join(parsed[row]) for row in df.index]
     return df.reset_index(drop=True)
 
 
 def import_review(ws: Workspace, taxonomy: str | None, path: Path) -> tuple[Path | None, int]:
     tax = resolve_taxonomy(taxonomy, ws.home)
     data = path.read_bytes()
-    df = read_review_xlsx(data, path.name, tax.codes)
+    df = read_review_xlsx(data, path.name, tax.codes, {c.code: c.title for c in tax.categories})
     if df.empty:
         return None, 0
     digest = hashlib.sha256(data).hexdigest()[:10]

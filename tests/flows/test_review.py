@@ -46,3 +46,14 @@ def test_unknown_codes_name_their_rows(tmp_path):
         read_review_xlsx(workbook(tmp_path, ["HOUSING", "", "MH/ACCES"]), "r.xlsx", CODES)
     message = str(caught.value)
     assert "row 2: 'HOUSING'" in message and "row 4: 'ACCES'" in message and "separate several with ';'" in message
+
+
+def test_a_category_title_is_read_as_its_code(tmp_path):
+    """User test 6: "Age well", copied from the codes sheet, was refused as the unknown code 'WELL'."""
+    titles = {"AIM1": "Start well", "AIM2": "Age well", "MH": "Mental wellbeing", "ACCESS": "Access", "OTHER": "Other"}
+    df = read_review_xlsx(workbook(tmp_path, ["age well", "Mental  Wellbeing; AIM1", "MH ACCESS"]), "r.xlsx", CODES,
+                          titles)
+    assert df["labels"].tolist() == ["AIM2", "MH;AIM1", "MH;ACCESS"]
+    with pytest.raises(LabelsError) as caught:
+        read_review_xlsx(workbook(tmp_path, ["Live well", "", ""]), "r.xlsx", CODES, titles)
+    assert "row 2: 'Live well'" in str(caught.value) and "AIM2 (Age well)" in str(caught.value)
