@@ -98,8 +98,8 @@ def write_review_xlsx(df: pd.DataFrame, codes: list[tuple[str, str]], path: Path
     for code, title in codes:
         help_ws.append([code, title])
     help_ws.append([])
-    help_ws.append(["How to review: in the yellow 'labels' column type the right codes for each answer, "
-                    "(or their titles from the codes sheet) separated by ';' (copy 'predicted' if it is right). "
+    help_ws.append(["How to review: in the yellow 'labels' column type the right codes for each answer "
+                    "(or their titles from the codes sheet), separated by ';' (copy 'predicted' if it is right). "
                     "Leave a row blank to skip it. "
                     "Then run: engage review import THIS-FILE.xlsx"])
     buf = io.BytesIO()
