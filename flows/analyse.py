@@ -18,7 +18,7 @@ from flows.queries import disclosure
 from flows.settings import resolve_taxonomy, workspace
 from flows.store import connect, question_scope, transaction
 from flows.timing import stage
-from flows.train import answer_context, load_model, load_sentiment
+from flows.train import answer_context, labelled_data, load_model, load_sentiment
 from nlp.attribution import Disclosure, attribution
 from nlp.classify import Segments
 from nlp.preprocess import is_contact_only
@@ -63,6 +63,57 @@ def _segments_of(con, answer_ids: pd.Series) -> pd.DataFrame:
                       "ORDER BY s.answer_id, s.seg_index").df()
     con.unregister("chunk_ids")
     return seg
+
+
+def decide(clf, tax, scores: np.ndarray, empty: np.ndarray) -> np.ndarray:
+    """The classifier's categories for these scores; an answer that says nothing ("n/a", "no
+    comment") is the catch-all's, whatever the model thinks."""
+    assigned = clf.decide(scores)
+    if tax.other_code is not None:
+        assigned[empty] = 0
+        assigned[empty, tax.codes.index(tax.other_code)] = 1
+    return assigned
+
+
+def apply_coder_labels(con, tax, clf, coded: pd.DataFrame) -> int:
+    """Counted answers with the same words as a labelled answer (`coded`: text, labels) take its labels
+    instead of the classifier's: an officer who filed "Please sort out the planning department" as
+    OTHER should not see it quoted under a priority, even while zero-shot still classifies the rest.
+    An answer whose label was taken back gets the classifier's decision again. Returns how many
+    answers follow a person's labels."""
+    scope, scope_args = question_scope(con, tax)
+    con.register("coded", pd.DataFrame({"text": coded["text"].astype(str), "labels": coded["labels"].astype(str)}))
+    key = "lower(trim(regexp_replace({}, '\\s+', ' ', 'g')))"
+    wanted = con.execute(
+        f"SELECT a.answer_id, last(c.labels) AS labels FROM answers a JOIN coded c ON {key.format('a.text')} = "
+        f"{key.format('c.text')} WHERE a.duplicate_of IS NULL AND {scope} AND EXISTS (SELECT 1 FROM predictions p "
+        "WHERE p.taxonomy_id = ? AND p.answer_id = a.answer_id) GROUP BY a.answer_id",
+        [*scope_args, tax.id]).df()
+    con.unregister("coded")
+    before = con.execute("SELECT answer_id, labels FROM coder_labels WHERE taxonomy_id = ?", [tax.id]).df()
+    taken_back = sorted(set(before["answer_id"]) - set(wanted["answer_id"]))
+    if taken_back:
+        con.register("back", pd.DataFrame({"answer_id": taken_back}))
+        rows = con.execute("SELECT p.answer_id, p.code, p.score, a.is_empty FROM predictions p JOIN back USING "
+                           "(answer_id) JOIN answers a USING (answer_id) WHERE p.taxonomy_id = ?", [tax.id]).df()
+        con.unregister("back")
+        if not rows.empty:
+            scores = rows.pivot(index="answer_id", columns="code", values="score").reindex(columns=tax.codes)
+            empty = rows.groupby("answer_id")["is_empty"].first().reindex(scores.index).to_numpy(dtype=bool)
+            assigned = decide(clf, tax, scores.to_numpy(dtype=float), empty)
+            con.register("restored", pd.DataFrame({
+                "answer_id": np.repeat(scores.index.to_numpy(), len(tax.codes)),
+                "code": np.tile(tax.codes, len(scores)), "assigned": assigned.ravel().astype(bool)}))
+            con.execute("UPDATE predictions SET assigned = r.assigned FROM restored r WHERE predictions.taxonomy_id = ? "
+                        "AND predictions.answer_id = r.answer_id AND predictions.code = r.code", [tax.id])
+            con.unregister("restored")
+    con.register("wanted", wanted)
+    con.execute("UPDATE predictions SET assigned = list_contains(string_split(w.labels, ';'), predictions.code) "
+                "FROM wanted w WHERE predictions.taxonomy_id = ? AND predictions.answer_id = w.answer_id", [tax.id])
+    con.execute("DELETE FROM coder_labels WHERE taxonomy_id = ?", [tax.id])
+    con.execute("INSERT INTO coder_labels SELECT ?, answer_id, labels FROM wanted", [tax.id])
+    con.unregister("wanted")
+    return len(wanted)
 
 
 def classify_answers(home: str, taxonomy: str | None) -> dict:
@@ -114,12 +165,7 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
     with stage("score", len(todo)):
         for out in run_chunks(score_chunk, chunks(), clf=clf, sentiment=sentiment):
             part, seg = queued.popleft()
-            assigned = clf.decide(out["answers"])
-            if tax.other_code is not None:  # "n/a", "no comment": nothing said, whatever the model thinks
-                o = tax.codes.index(tax.other_code)
-                empty = part["is_empty"].to_numpy(dtype=bool)
-                assigned[empty] = 0
-                assigned[empty, o] = 1
+            assigned = decide(clf, tax, out["answers"], part["is_empty"].to_numpy(dtype=bool))
             pred = pd.DataFrame({
                 "taxonomy_id": tax.id, "answer_id": np.repeat(part["answer_id"].to_numpy(), k),
                 "code": np.tile(tax.codes, len(part)), "score": out["answers"].ravel(),
@@ -140,6 +186,9 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
                         "sentiment": np.r_[out["answer_sentiment"], out["segment_sentiment"]].astype(str),
                         "model_version": version}))
                     con.execute("INSERT OR REPLACE INTO sentiments SELECT * FROM se")
+    coded, _ = labelled_data(ws, tax)
+    with connect(ws.db_path) as con, transaction(con):
+        n_coded = apply_coder_labels(con, tax, clf, coded[~coded["example"].astype(bool)])
     with connect(ws.db_path) as con:
         counted = con.execute("SELECT count(*) FROM answers WHERE duplicate_of IS NULL").fetchone()[0]
         n_seg = con.execute("SELECT count(*) FROM segments s JOIN answers a USING (answer_id) "
@@ -149,7 +198,8 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
         moods = dict(con.execute("SELECT se.sentiment, count(*) FROM sentiments se JOIN answers a USING (answer_id) "
                                  "WHERE se.seg_index = -1 AND a.duplicate_of IS NULL GROUP BY se.sentiment "
                                  "ORDER BY se.sentiment").fetchall()) if sentiment is not None else None
-    return {"answers": counted, "segments": n_seg, "classified": len(todo), "mode": meta.get("mode", "trained"),
+    return {"answers": counted, "segments": n_seg, "classified": len(todo), "coder_labelled": n_coded,
+            "mode": meta.get("mode", "trained"),
             "assigned": {c: int(per_code.get(c, 0)) for c in tax.codes}, "sentiment": moods}
 
 

@@ -20,7 +20,7 @@ from flows.report import report_flow
 from flows.settings import REPO, Workspace, resolve_taxonomy, workspace
 from flows.store import connect, transaction, write_snapshot
 from flows.timing import stage
-from flows.train import train_flow
+from flows.train import coder_labels_digest, train_flow
 from nlp.embed import join_preloads
 from nlp.taxonomy import Taxonomy
 
@@ -37,7 +37,7 @@ def code_version() -> str:
 
 
 def fingerprint(ws: Workspace, tax: Taxonomy, model_version: str, seed: int) -> str:
-    h = hashlib.sha256(f"{tax!r}|{model_version}|{seed}|{code_version()}".encode())
+    h = hashlib.sha256(f"{tax!r}|{model_version}|{seed}|{code_version()}|{coder_labels_digest(ws, tax)}".encode())
     with connect(ws.db_path) as con:
         for (aid,) in con.execute("SELECT answer_id FROM answers WHERE duplicate_of IS NULL ORDER BY answer_id").fetchall():
             h.update(aid.encode())

@@ -1,6 +1,7 @@
 """Read-only views of the last complete run, for export and quotes."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from flows.settings import Workspace, min_group_size, resolve_taxonomy
@@ -24,8 +25,9 @@ def disclosure(con) -> Disclosure:
 
 
 def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
-    """One row per counted answer: identity, redacted text, labels, a score per category, themes,
-    and the answer's sentiment when the labelled data trained a sentiment model."""
+    """One row per counted answer: identity, redacted text, labels (a person's where someone labelled it,
+    else the classifier's), a score per category, themes, and the answer's sentiment when the labelled
+    data trained a sentiment model."""
     tax = resolve_taxonomy(taxonomy, ws.home)
     with connect(reader_path(ws.db_path, ws.snapshot_path), read_only=True) as con:
         require_classified(con, tax.id)
@@ -39,6 +41,8 @@ def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
                              "ORDER BY m.theme_id", [tax.id]).df()
         sentiment = (con.execute("SELECT answer_id, sentiment FROM sentiments WHERE seg_index = -1").df()
                      if has_table(con, "sentiments") else pd.DataFrame(columns=["answer_id", "sentiment"]))
+        coded = set(con.execute("SELECT answer_id FROM coder_labels WHERE taxonomy_id = ?", [tax.id]).df()["answer_id"]
+                    if has_table(con, "coder_labels") else [])
     if pred.empty:
         raise FileNotFoundError(f"no classifications for taxonomy {tax.id} yet: run `engage run --taxonomy {tax.id}`")
     scores = pred.pivot(index="answer_id", columns="code", values="score").reindex(columns=tax.codes)
@@ -53,8 +57,10 @@ def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
     out[["labels", "theme", "theme_statement", "sentiment"]] = out[["labels", "theme", "theme_statement",
                                                                     "sentiment"]].fillna("")
     out["may_not_be_english"] = out["text"].map(may_not_be_english)
+    # Whose labels these are: a person's (the answer, or one with the same words, was labelled) or the classifier's.
+    out["labels_from"] = np.where(out["answer_id"].isin(coded), "person", "classifier")
     cols = ["source_file", "respondent_id", "question", "source", "text", "labels", "sentiment", *scores.columns, "theme",
-            "theme_statement", "may_not_be_english"]
+            "theme_statement", "may_not_be_english", "labels_from"]
     return out[cols]
 
 

@@ -12,6 +12,7 @@ from prefect import flow, task
 from prefect.cache_policies import NONE
 
 from flows.files import atomic_write_bytes, atomic_write_text
+from flows.queries import has_table
 from flows.report_docx import render_docx
 from flows.report_html import (category_note, classifier_note, in_said_list, left_out_note, people_by_source, raised_by,
                                reading_note, render_html, statement_heading, tone_note, totals_note)
@@ -43,6 +44,10 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         totals = con.execute(
             "SELECT count(*), count(DISTINCT source_file || chr(31) || respondent_id), "
             f"count(*) FILTER (WHERE is_empty) FROM answers WHERE duplicate_of IS NULL AND {scope}", args).fetchone()
+        # Answers whose categories are a person's labels, not the classifier's (flows.analyse.apply_coder_labels).
+        coder_labelled = con.execute(
+            "SELECT count(*) FROM coder_labels c JOIN answers a USING (answer_id) WHERE c.taxonomy_id = ? "
+            "AND a.duplicate_of IS NULL", [tax.id]).fetchone()[0] if has_table(con, "coder_labels") else 0
         other_questions = con.execute(
             "SELECT question, count(*) FROM answers WHERE duplicate_of IS NULL "
             f"AND NOT ({scope}) GROUP BY question ORDER BY 2 DESC, 1", args).fetchall()
@@ -101,6 +106,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         "disclosure": {"min_group_size": min_group_size()},
         # How answers were put into categories, so a reader knows how far to trust the counts.
         "classifier": {"mode": meta.get("mode", "trained") if meta else None, "n_labelled": meta.get("n_train"),
+                       "coder_labelled": int(coder_labelled),
                        "n_examples": meta.get("n_examples", 0),
                        "micro_f1": meta.get("oof_micro_f1"), "macro_f1": meta.get("oof_macro_f1"),
                        "zero_shot_macro_f1": meta.get("zero_shot_macro_f1"),
@@ -142,9 +148,10 @@ def build_changes(home: str, taxonomy: str | None, db_path: Path | None = None) 
     meta_path = ws.models / tax.id / "meta.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     retrained = None
-    if before is not None and meta.get("trained_at") and \
+    prev = meta.get("previous") or {}
+    # Labels can be added and the model stay the same (zero-shot still beats one trained on them).
+    if before is not None and meta.get("trained_at") and prev.get("model_version") != meta.get("model_version") and \
             datetime.fromisoformat(meta["trained_at"]).replace(tzinfo=None) > before:
-        prev = meta.get("previous") or {}
         retrained = {"mode": meta.get("mode"), "n_labelled": meta.get("n_train"),
                      "previous_mode": prev.get("mode"), "previous_n_labelled": prev.get("n_train")}
     return {"taxonomy": tax.id, "run_at": run_at, "classifier_retrained": retrained, "changes": events}

@@ -165,9 +165,18 @@ def quotes_note(doc: dict) -> str:
 
 
 def classifier_note(doc: dict) -> str | None:
-    """One sentence on how answers were put into categories: a zero-shot start is said plainly, as
-    its counts deserve less trust than a trained model's."""
+    """How answers were put into categories: a zero-shot start is said plainly, as its counts deserve
+    less trust than a trained model's; answers filed by the labels people gave them are counted."""
     c = doc.get("classifier") or {}
+    note = _model_note(c)
+    n = c.get("coder_labelled") or 0
+    if n and note:
+        note += (f" {n:,} {'answer is' if n == 1 else 'answers are'} filed under the categories a person gave "
+                 f"{'it' if n == 1 else 'them'} when labelling, not the classifier's.")
+    return note
+
+
+def _model_note(c: dict) -> str | None:
     if c.get("mode") == "zero-shot" and c.get("trained_macro_f1") is not None:
         return ("Answers were put into categories zero-shot, by how close they are to each category's description: "
                 f"a classifier trained on the {c.get('n_labelled') or 0} labelled answers so far agrees with them less "

@@ -39,6 +39,10 @@ CREATE TABLE IF NOT EXISTS embeddings (
 CREATE TABLE IF NOT EXISTS predictions (
     taxonomy_id VARCHAR, answer_id VARCHAR, code VARCHAR, score DOUBLE, assigned BOOLEAN,
     model_version VARCHAR, PRIMARY KEY (taxonomy_id, answer_id, code));
+-- The labels a person gave an answer (engage review import, engage train --labels): its categories
+-- follow them, not the classifier; kept so a label taken back gives the classifier's decision again.
+CREATE TABLE IF NOT EXISTS coder_labels (
+    taxonomy_id VARCHAR, answer_id VARCHAR, labels VARCHAR, PRIMARY KEY (taxonomy_id, answer_id));
 CREATE TABLE IF NOT EXISTS segment_scores (
     taxonomy_id VARCHAR, answer_id VARCHAR, seg_index INTEGER, code VARCHAR, score DOUBLE,
     PRIMARY KEY (taxonomy_id, answer_id, seg_index, code));

@@ -171,6 +171,21 @@ def _fit_sentiment(df: pd.DataFrame, emb) -> SentimentClassifier | None:
     return SentimentClassifier().fit(df.loc[rated, "text"].tolist(), df.loc[rated, "sentiment"].tolist(), emb[rated])
 
 
+def zero_shot_hash(tax: Taxonomy) -> str:
+    """What a zero-shot model depends on: the taxonomy and the encoder, not the labels."""
+    return hashlib.sha256(f"{ZERO_SHOT_VERSION}|{MODEL_VERSION}|{tax!r}".encode()).hexdigest()
+
+
+def coder_labels_digest(ws: Workspace, tax: Taxonomy) -> str:
+    """A digest of the labelled answers' files (not the written examples): the answers they label
+    follow them (flows.analyse.apply_coder_labels), so a night whose labels changed is not "nothing new"
+    even when the model stays the same."""
+    h = hashlib.sha256()
+    for f in sorted(labels_dir(ws, tax).glob("*.csv")):
+        h.update(f.name.encode() + hashlib.sha256(f.read_bytes()).digest())
+    return h.hexdigest()
+
+
 def model_is_current(ws: Workspace, tax: Taxonomy, labels_hash: str) -> bool:
     meta = model_dir(ws, tax) / "meta.json"
     return meta.exists() and json.loads(meta.read_text()).get("labels_hash") == labels_hash \
@@ -214,7 +229,7 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
               "thin_categories": thin_categories(df, tax)}
     zero_shot = len(df) < MIN_LABELLED_ANSWERS or bool(counts["thin_categories"])
     if zero_shot:
-        labels_hash = hashlib.sha256(f"{ZERO_SHOT_VERSION}|{MODEL_VERSION}|{tax!r}".encode()).hexdigest()
+        labels_hash = zero_shot_hash(tax)
     meta_path = model_dir(ws, tax) / "meta.json"
     if not force and model_is_current(ws, tax, labels_hash):
         # A zero-shot model does not depend on the labels, so count them now: 44 labelled answers
@@ -249,9 +264,12 @@ def fit_classifier(home: str, taxonomy: str, force: bool = False) -> dict:
         if zs_f1 is not None and zs_f1 >= scores["oof_macro_f1"]:
             # Labels that do not yet cover every category (one OTHER among 65) train a model that
             # agrees with them less than the category descriptions do: it does not take over yet.
+            # The same zero-shot model as before the labels came: its version stays, so no answer is
+            # classified again and no theme refitted for a model that did not change.
             clf = ZeroShotClassifier.from_taxonomy(tax).fit()
             meta |= {"mode": "zero-shot", "classifier": ZERO_SHOT_VERSION, "oof_micro_f1": None, "oof_macro_f1": None,
-                     "zero_shot_macro_f1": zs_f1, "trained_macro_f1": scores["oof_macro_f1"]}
+                     "zero_shot_macro_f1": zs_f1, "trained_macro_f1": scores["oof_macro_f1"],
+                     "model_version": zero_shot_hash(tax)[:12]}
         else:
             meta |= {"mode": "trained", "classifier": CLASSIFIER_VERSION, **scores, "zero_shot_macro_f1": zs_f1}
     meta["thresholds"] = dict(zip(tax.codes, map(float, clf.thresholds_)))

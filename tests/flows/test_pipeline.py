@@ -457,6 +457,39 @@ def test_review_round_trip_retrains_and_reports_the_f1_change(home, tmp_path, ca
     # changes.md says the classifier changed at this run, before the theme changes it may explain.
     changes = (home / "reports/north-cumbria-2019-2024/changes.md").read_text()
     assert "The classifier changed at this run: now trained on" in changes
+    # The reviewed answers are filed as the officer said, whatever the retrained model makes of them;
+    # the export says whose labels each answer has, and the report how many a person filed.
+    reviewed = {rows[0][0].value: {"AIM3"}, rows[1][0].value: {"ENB", "END"}}
+
+    def filed() -> dict:
+        with db(home) as con:
+            got = con.execute("SELECT answer_id, code FROM predictions WHERE taxonomy_id = 'north-cumbria-2019-2024' "
+                              "AND assigned AND answer_id IN (?, ?)", list(reviewed)).fetchall()
+        return {a: {c for b, c in got if b == a} for a in reviewed}
+    assert filed() == reviewed
+    assert main(["--home", str(home), "export", "responses", "--out", str(tmp_path / "r.csv")]) == 0
+    out = pd.read_csv(tmp_path / "r.csv", dtype=str, keep_default_na=False)
+    assert set(out["labels_from"]) == {"person", "classifier"}  # 2019's labels file every answer but the partners'
+    assert report(home)["classifier"]["coder_labelled"] == (out["labels_from"] == "person").sum()
+    assert "filed under the categories a person gave them" in \
+        (home / "reports/north-cumbria-2019-2024/they-said.md").read_text()
+    # A label taken back gives the classifier's decision again, at the next run.
+    for f in (home / "data/raw/labels/north-cumbria-2019-2024").glob("review-*.csv"):
+        f.unlink()
+    assert main(["--home", str(home), "run"]) == 0
+    with db(home) as con:
+        assert con.execute("SELECT count(*) FROM coder_labels WHERE answer_id IN (?, ?)", list(reviewed)).fetchone()[0] == 0
+        scores = con.execute("SELECT answer_id, code, score FROM predictions WHERE taxonomy_id = "
+                             "'north-cumbria-2019-2024' AND answer_id IN (?, ?)", list(reviewed)).df()
+    from flows.settings import resolve_taxonomy, workspace
+    from flows.train import load_model
+
+    tax = resolve_taxonomy(None, home)
+    clf, _ = load_model(workspace(home), tax)
+    matrix = scores.pivot(index="answer_id", columns="code", values="score").reindex(index=list(reviewed),
+                                                                                     columns=tax.codes)
+    decided = clf.decide(matrix.to_numpy())
+    assert filed() == {a: {c for c, on in zip(tax.codes, row) if on} for a, row in zip(reviewed, decided)}
 
 
 def test_inbox_reports_double_submissions_and_mappings(tmp_path, prefect_harness, capsys):
