@@ -18,7 +18,7 @@ from flows.ingest import ingest_flow
 from flows.parallel import with_runner
 from flows.report import report_flow
 from flows.settings import REPO, Workspace, resolve_taxonomy, workspace
-from flows.store import connect, transaction, write_snapshot
+from flows.store import connect, scoped_questions, transaction, write_snapshot
 from flows.timing import stage
 from flows.train import coder_labels_digest, train_flow
 from nlp.embed import join_preloads
@@ -87,7 +87,8 @@ def nightly_flow(home: str, taxonomy: str | None = None, seed: int = 0, dask_add
         with connect(ws.db_path) as con:
             asked = sorted({q for (q,) in con.execute("SELECT DISTINCT question FROM answers WHERE duplicate_of IS NULL "
                                                       "AND NOT is_empty").fetchall()})
-        if not any(tax.asks(q) for q in asked):  # nothing deleted, nothing rewritten: say what there is
+            covered = scoped_questions(con, tax)
+        if not covered:  # nothing deleted, nothing rewritten: say what there is
             logger.info("no answer is to a question %s covers", tax.id)
             join_preloads()
             return {"ingest": ingested, "train": trained, "analyse": None, "reports": [], "skipped": True,

@@ -148,8 +148,18 @@ def question_scope(con: duckdb.DuckDBPyConnection, tax, column: str = "question"
     (nlp.taxonomy.Taxonomy.questions); TRUE for a taxonomy that covers every question."""
     if not tax.questions:
         return "TRUE", []
-    asked = [q for (q,) in con.execute("SELECT DISTINCT question FROM answers").fetchall() if tax.asks(q)]
+    asked = scoped_questions(con, tax)
     return (f"list_contains(?, {column})", [asked]) if asked else ("FALSE", [])
+
+
+def scoped_questions(con: duckdb.DuckDBPyConnection, tax) -> list[str]:
+    """The questions of the working area's answers that `tax` covers. A report's section heading
+    ("Summary of themes", "Event notes") is no survey question: its passages are covered unless the
+    heading asks a question the taxonomy does not list (a Healthwatch report was left out whole)."""
+    sections = {q for (q,) in con.execute("SELECT DISTINCT a.question FROM answers a JOIN files f USING (file_hash) "
+                                          "WHERE f.layout = 'document'").fetchall()}
+    return [q for (q,) in con.execute("SELECT DISTINCT question FROM answers ORDER BY 1").fetchall()
+            if tax.asks(q) or (q in sections and not q.rstrip().endswith("?"))]
 
 
 def last_run_taxonomy(db_path: Path, snapshot_path: Path) -> str | None:

@@ -57,10 +57,11 @@ _UNMAPPED_GLYPH = re.compile(r"\(cid:\d+\)")
 _QUOTE_PAIRS = {"“": "”", '"': '"', "‘": "’", "'": "'", "«": "»"}
 _EMBEDDED_QUOTE = re.compile(r"“([^”]+)”|\"([^\"]+)\"")
 # Event notes written as paragraphs in the third person: "A carer at the Maryport drop-in said …",
-# "Several attendees said …", "It was noted that …". Under an event heading these are people's views
+# "Several attendees said …", "It was noted that …", "At Hollingford College, students told us …",
+# "At the carers coffee morning (14 attendees), carers said …". Under an event heading these are people's views
 # (the note-taker's own lines, "Staff present: …", "Notes taken by …", have no reporting verb).
 _REPORTED_VIEW = re.compile(
-    r"^(?!(?:this|these|the report|we|our|healthwatch)\b)(?:[\w'’-]+\s+){0,7}?(?:said|says|told us|suggested|"
+    r"^(?!(?:this|these|the report|we|our|healthwatch)\b)(?:[(\w'’-][\w'’-]*[),]*\s+){0,10}?(?:said|says|told us|suggested|"
     r"mentioned|asked|complained|raised|felt|described|reported|explained|praised|wanted|would like|"
     r"(?:was|were) (?:worried|concerned|unhappy|pleased))\b|^it was (?:noted|raised|suggested|felt|said)\b",
     re.IGNORECASE)

@@ -219,3 +219,27 @@ def test_a_table_column_named_for_who_spoke_holds_the_comments() -> None:
             row[0].text, row[1].text = theme, text
     answers, _ = read_export(docx_bytes(build), "carers.docx", "healthwatch")
     assert answers["text"].tolist() == said
+
+
+def test_notes_that_open_at_the_event_and_a_summary_table_are_both_read() -> None:
+    """User test 6: notes opening "At Hollingford College, students told us …" were not read (the
+    comma broke the lead-in), so of a Healthwatch report only its summary table was."""
+    notes = ["At the Ashbury carers coffee morning (14 attendees), carers said respite is almost impossible "
+             "to arrange.",
+             "At Hollingford College, students told us there is nothing to do in the evenings.",
+             "At the Rural East parish meeting, residents raised the loss of the bus service."]
+
+    def build(d):
+        d.add_heading("Healthwatch Wealdshire: what people told us", level=0)
+        d.add_paragraph("Engagement report for the Health and Wellbeing Board, prepared by Healthwatch Wealdshire.")
+        d.add_heading("Event notes", level=1)
+        for n in notes:
+            d.add_paragraph(n)
+        d.add_heading("Summary of themes", level=1)
+        t = d.add_table(rows=1, cols=3)
+        for cell, text in zip(t.rows[0].cells, ["Theme", "What people told us", "Number of people"]):
+            cell.text = text
+        row = t.add_row().cells
+        row[0].text, row[1].text, row[2].text = "Transport", "Rural buses stop too early for appointments", "23"
+    answers, _ = read_export(docx_bytes(build), "healthwatch.docx", "healthwatch")
+    assert answers["text"].tolist() == notes + ["Rural buses stop too early for appointments"]
