@@ -35,6 +35,8 @@ import charset_normalizer
 import ftfy
 import pandas as pd
 
+from nlp.preprocess import is_empty_answer
+
 ANSWER_COLUMNS = ["source_file", "respondent_id", "question", "source", "text"]
 SOURCES = ("public", "staff", "healthwatch", "partner")
 MAPPING_KEYS = ("sheet", "id_column", "source_column", "source_values", "question_column", "questions", "metadata")
@@ -1567,6 +1569,10 @@ def _answered(values: pd.Series) -> pd.Series:
     return values[~values.str.casefold().isin(_NOT_ANSWERED)]
 
 
+# Answers that say something a column needs before the "no"s and "nothing"s are left out of judging it.
+MIN_SAID = 5
+
+
 def _is_free_text(values: pd.Series, varied: bool = True) -> bool:
     """Written answers: long (25+ characters, 4+ words on average), varied (half or more distinct)
     and sentence-like in vocabulary (lower-case words, and everyday function words such as "the",
@@ -1575,10 +1581,15 @@ def _is_free_text(values: pd.Series, varied: bool = True) -> bool:
 
     That rules out IDs, dates, age bands, postcodes, option lists and names: organisation and team
     names are long and varied in a small file too, but are capitalised and have no function words.
+    Answers that say nothing ("no", "nothing", "n/a") are not judged, once MIN_SAID others are left.
     """
     answers = _answered(values.head(_SAMPLE))
     if answers.empty:
         return False
+    # An "Anything else?" column is mostly "no" and "n/a": judge it by the answers that say something.
+    said = answers[~answers.map(is_empty_answer).astype(bool)]
+    if len(said) >= MIN_SAID:
+        answers = said
     words = answers.map(_WORD.findall)
     n_words = words.map(len)
     if not (answers.str.len().mean() > 25 and n_words.mean() >= 4

@@ -609,6 +609,22 @@ def test_free_text_is_told_apart_from_names_options_and_codes() -> None:
     assert info.metadata_roles["Organisation"] == "organisation"
 
 
+def test_an_anything_else_column_of_mostly_no_is_still_written_answers() -> None:
+    """User test 6: 11 sentences among 20 "no"s and blanks were kept as metadata, and lost."""
+    said = ["Warm spaces in winter were a great idea, keep them going all year",
+            "Parking at the hospital costs a fortune and there are never any spaces",
+            "The new family hub in Eastbrook is brilliant, more of them please",
+            "Our local pharmacy closed in January and the nearest one is 6 miles away",
+            "More cycle lanes that actually join up instead of stopping at a junction",
+            "Gambling shops and adverts everywhere on the high street, its ruining families"]
+    extra = said + ["no"] * 12 + ["n/a", "nothing", "ok"] + [""] * 9
+    rows = [["Timestamp", "What one thing would improve health where you live?", "Anything else you want to tell us?"]]
+    rows += [[f"0{i % 9 + 1}/03/2025 10:{i:02d}", f"{LONG_A if i % 2 else LONG_B} ({i})", e] for i, e in enumerate(extra)]
+    data = "".join(",".join(f'"{c}"' for c in r) + "\r\n" for r in rows).encode()
+    _, info = read_table(data, "wave2.csv")
+    assert info.question_columns == [rows[0][1], rows[0][2]]
+
+
 # --- the per-source mapping -----------------------------------------------------------------------
 
 def test_mapping_overrides_every_guess() -> None:
