@@ -34,7 +34,9 @@ Encoder = Callable[[Sequence[str]], np.ndarray]
 # split off, since it is rarely the ask itself.
 _CLAUSE_SPLIT = re.compile(r"(?<=[.!?;:])\s+|\s+[-–—]\s+|\s*\(\s*|\s*\)\s*|,\s+(?=but\b)|\n+")
 _LEADING_FILLER = re.compile(
-    r"^(?:and|but|so|also|plus|then|just|please|ok|okay|well|oh|yes|yeah|no(?=\s*,)|i think|i feel|i believe|i guess|"
+    r"^(?:(?:(?:i|we)\s+)?(?:(?:just|only|really)\s+)?(?:want(?:ed)?|would\s+like|['’]d\s+like)\s+to\s+"
+    r"(?:say|add|mention)(?:\s+that)?|"
+    r"and|but|so|also|plus|then|just|please|ok|okay|well|oh|yes|yeah|no(?=\s*,)|i think|i feel|i believe|i guess|"
     r"in my opinion|personally|for me|to me|honestly|basically|overall|definitely|otherwise|simply|"
     r"to be honest|tbh|in all honesty|to be fair|quite frankly|frankly|if i'?m honest|if i am honest|"
     r"it would be (?:good|nice|great|helpful|better) (?:if|to)|i would like to see|i'?d like to see|would like to see|"
@@ -431,6 +433,33 @@ def _misspelt(text: str, member_low: Sequence[str], counts: dict[str, int]) -> i
     return n
 
 
+def _unknown_words(text: str) -> int:
+    """Lower-case words of three letters or more that the dictionary does not know ("mor esport",
+    "thei rbest", "pirmary")."""
+    return sum(1 for w in _WORD.findall(text) if w.islower() and w.isalpha() and len(w) >= 3
+               and w not in _dictionary())
+
+
+def _spelt_right(raw_of: dict[str, str], segments: Sequence[str], table: dict[str, str]) -> dict[str, str]:
+    """Each candidate clause with a typo replaced by the same clause typed without it, where one of
+    the theme's members has it ("Kids need mor esport at school" by "kids need more sport at school"):
+    a statement is printed, and the theme holds the words spelt right."""
+    out: dict[str, str] = {}
+    for c, raw in raw_of.items():
+        unknown = _unknown_words(c)
+        if unknown:
+            for seg in segments:
+                if abs(len(seg) - len(raw)) > 0.2 * len(raw) + 3 or not _same_text(raw, seg.strip()):
+                    continue
+                better = [(r, fix_casing(k, table)) for r, k in _clauses(seg) if printable(k)]
+                if len(better) == 1 and _unknown_words(better[0][1]) < unknown:
+                    raw, c = better[0]
+                    unknown = _unknown_words(c)
+        if c.casefold() not in {k.casefold() for k in out}:
+            out[c] = raw
+    return out
+
+
 @dataclass(frozen=True)
 class Candidate:
     text: str
@@ -462,6 +491,7 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
             c = fix_casing(c, table)
             if printable(c) and c.casefold() not in {k.casefold() for k in raw_of}:
                 raw_of[c] = raw
+    raw_of = _spelt_right(raw_of, segments, table)
     clauses = sorted(raw_of)
     if not clauses:
         return []

@@ -547,3 +547,24 @@ def test_a_quote_in_capitals_comes_after_a_calm_one_on_the_same_point():
     assert chosen == [1, 2, 0], chosen  # first without the penalty: the closest to the statement
     alone = select_quotes(texts[:1], emb[:1], emb[0], ["a"], n=3, statement=statement)
     assert alone == [0]
+
+
+def test_a_statement_is_printed_as_a_member_spelt_it_right():
+    """User test 6 printed "Kids need mor esport at school not less" and "… they do thei rbest" while
+    their groups held the same words spelt right."""
+    from nlp.summarise import statement_candidates
+
+    segs = ["Kids need mor esport at school not less"] * 4 + ["kids need more sport at school not less",
+                                                            "PE lessons keep getting cut for exam revision"]
+    emb = embed(segs)
+    first = statement_candidates(segs, emb, centre(emb), ["sport", "school"], embed)[0].text
+    assert first == "Kids need more sport at school not less"
+
+
+@pytest.mark.parametrize("text, cleaned", [
+    ("Want to say the staff at the surgery are wonderful", "The staff at the surgery are wonderful"),
+    ("I just want to say the nurses are brilliant", "The nurses are brilliant"),
+    ("We wanted to add that the bus is always late", "The bus is always late"),
+    ("I would like more buses to Alston", "More buses to Alston")])
+def test_wanting_to_say_is_no_part_of_what_is_said(text, cleaned):
+    assert clean_clause(text) == cleaned
