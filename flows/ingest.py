@@ -330,8 +330,9 @@ def resolve_duplicates(home: str) -> dict[str, int]:
     respondent's second submission of the same answers. Returns how many of each are not counted."""
     ws = workspace(home)
     with connect(ws.db_path) as con:
-        df = con.execute("SELECT a.answer_id, a.file_hash, a.source, a.dedup_key, a.row_order, "
-                         "a.double_submission, f.file_rank FROM answers a JOIN files f USING (file_hash)").df()
+        df = con.execute("SELECT a.answer_id, a.file_hash, a.source, a.dedup_key, a.row_order, a.respondent_id, "
+                         "a.text, a.metadata, a.double_submission, f.file_rank, f.ingested_at FROM answers a "
+                         "JOIN files f USING (file_hash)").df()
         df["duplicate_of"] = cross_file_duplicates(df)
         copies = int(df["duplicate_of"].notna().sum())
         # A respondent's second submission of the same answers counts once (the first copy counts).

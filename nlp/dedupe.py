@@ -10,29 +10,78 @@ Answers are matched between two files only when one of them is a copy: at least 
 distinct answers (of that source) are also in files ranked as high or higher (`COPY_SHARE`), as a
 tidied or coded copy of one or more waves is. A second wave or another survey shares at most a
 few short answers ("Thanks for asking.") with the first, and those are different people's words.
+
+Two answers are never the same person's when their metadata says otherwise: where both files have a
+column of the same name (a timestamp, an age band), its values must agree. Two new respondents of a
+small third wave who wrote "Dentists" like someone in wave 1, at other times, are counted.
+
+A re-export in which a question was renamed ("…priorities for the next 5 years?") matches no
+answer of the first export on its question, and an export that overlaps the last one by a few days
+is no copy by the rule above. Their respondents are matched whole instead (`renamed_copies`): every
+answer the same (in any question) and the same metadata values, with a time of submission among
+them or, without one, at least RENAMED_MIN_CHARS characters of answers.
 """
 from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 import unicodedata
+from collections import defaultdict
+from datetime import datetime
 
 import pandas as pd
 
 _SPACE = re.compile(r"\s+")
 COPY_SHARE = 0.5
+RENAMED_MIN_CHARS = 60
+
+
+def _norm(text: str) -> str:
+    return _SPACE.sub(" ", unicodedata.normalize("NFKC", str(text))).strip().casefold()
 
 
 def dedup_key(source: str, question_key: str, text: str) -> str:
-    norm = _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
-    return hashlib.sha1(f"{source}\x1f{question_key}\x1f{norm}".encode()).hexdigest()
+    return hashlib.sha1(f"{source}\x1f{question_key}\x1f{_norm(text)}".encode()).hexdigest()
+
+
+def _meta(metadata: object) -> dict[str, str]:
+    """An answer's metadata, keys and values normalised so a re-typed date still agrees with itself."""
+    if not isinstance(metadata, str) or not metadata.strip():
+        return {}
+    try:
+        raw = json.loads(metadata)
+    except ValueError:
+        return {}
+    out = {}
+    for k, v in (raw or {}).items():
+        v = _norm(v)
+        if v and "[" not in v:  # a placeholder ("[EMAIL]") says nothing about who it was
+            out[_norm(k)] = _as_date(v) or v
+    return out
+
+
+def _as_date(value: str) -> str | None:
+    for fmt in ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dt%H:%M:%S", "%Y/%m/%d %H:%M:%S",
+                "%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(value, fmt).isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def _conflict(a: dict[str, str], b: dict[str, str]) -> bool:
+    """Metadata that says two answers are different people's: a column both have, with other values."""
+    return any(a[k] != b[k] for k in a.keys() & b.keys())
 
 
 def cross_file_duplicates(answers: pd.DataFrame) -> pd.Series:
-    """For columns answer_id, file_rank (lower is preferred), file_hash, dedup_key, row_order (and
-    source, if the files mix sources): the answer_id each answer duplicates, or None for answers
-    that count."""
+    """For columns answer_id, file_rank (lower is preferred; then the earlier ingested_at, if given),
+    file_hash, dedup_key, row_order (and source, if the files mix sources; metadata, JSON, to tell
+    people apart; respondent_id and text, to match re-exports whose questions were renamed): the
+    answer_id each answer duplicates, or None for answers that count."""
     dup = pd.Series([None] * len(answers), index=answers.index, dtype=object)
     if answers.empty:
         return dup
@@ -40,22 +89,71 @@ def cross_file_duplicates(answers: pd.DataFrame) -> pd.Series:
     # (usual) keys seen in one file only are dropped first, in one vectorised step.
     shared = answers.groupby("dedup_key")["file_hash"].transform("nunique") > 1
     copies = copy_files(answers, shared)
-    df = answers[shared].sort_values(["dedup_key", "file_rank", "file_hash", "row_order"], kind="stable")
+    # Of files ranked alike, the one read first is the original (`ingested_at`, when given).
+    first = ["ingested_at"] if "ingested_at" in answers else []
+    df = answers[shared].sort_values(["dedup_key", "file_rank", *first, "file_hash", "row_order"], kind="stable")
     source = df["source"] if "source" in df else pd.Series("", index=df.index)  # part of the key
-    rows = zip(df.index, df["dedup_key"], df["file_rank"], df["file_hash"], df["answer_id"], source)
+    meta = (df["metadata"] if "metadata" in df else pd.Series("", index=df.index)).map(_meta)
+    rows = zip(df.index, df["dedup_key"], df["file_rank"], df["file_hash"], df["answer_id"], source, meta)
     for _, group in itertools.groupby(rows, key=lambda r: r[1]):
-        kept: list[tuple[str, str]] = []  # (answer id, file) of the answers that count
+        kept: list[tuple[str, str, dict]] = []  # (answer id, file, metadata) of the answers that count
         for (_, file), in_file in itertools.groupby(group, key=lambda r: (r[2], r[3])):
             in_file = list(in_file)
             src = in_file[0][5]
-            # The k-th "No comment" here is the k-th one that counts in the files this one copies.
-            same = [a for a, f in kept if (f, src) in copies or (file, src) in copies]
-            for k, (idx, _, _, _, answer_id, _) in enumerate(in_file):
-                if k < len(same):
-                    dup.at[idx] = same[k]
+            # The k-th "No comment" here is the k-th one that counts in the files this one copies,
+            # skipping any whose metadata says it is someone else's.
+            same = [(a, m) for a, f, m in kept if (f, src) in copies or (file, src) in copies]
+            for idx, _, _, _, answer_id, _, m in in_file:
+                match = next((k for k, (_, other) in enumerate(same) if not _conflict(m, other)), None)
+                if match is not None:
+                    dup.at[idx] = same.pop(match)[0]
                 else:
-                    kept.append((answer_id, file))
+                    kept.append((answer_id, file, m))
+    if {"respondent_id", "text"} <= set(answers.columns):
+        dup = renamed_copies(answers, dup)
     return dup
+
+
+def renamed_copies(answers: pd.DataFrame, dup: pd.Series) -> pd.Series:
+    """Respondents whose every answer (whatever its question) and metadata values are those of one
+    respondent of another file ranked as high or higher: a re-export with a renamed question, or an
+    export overlapping the last one by a few days. Their answers still counted duplicate that
+    respondent's. The same answers are someone else's unless a time of submission agrees too, or,
+    without one, at least RENAMED_MIN_CHARS characters of them do. `dup` is returned updated."""
+    dup = dup.copy()
+    if answers["file_hash"].nunique() < 2:
+        return dup
+    source = answers["source"] if "source" in answers else pd.Series("", index=answers.index)
+    meta = answers["metadata"] if "metadata" in answers else pd.Series("", index=answers.index)
+    read_at = answers["ingested_at"].astype(str) if "ingested_at" in answers else pd.Series("", index=answers.index)
+    people: dict[tuple, list] = {}
+    for idx, file, rank, at, resp, src, text, m in zip(answers.index, answers["file_hash"], answers["file_rank"],
+                                                       read_at, answers["respondent_id"], source, answers["text"], meta):
+        people.setdefault((rank, at, file, str(resp), src), []).append((idx, _norm(text), m))
+    originals: dict[tuple, list] = defaultdict(list)
+    for (_, _, file, _, src), rows in sorted(people.items(), key=lambda p: p[0][:4]):
+        texts = tuple(sorted(t for _, t, _ in rows if t))
+        values = tuple(sorted(set(_meta(rows[0][2]).values())))
+        timed = any(_TIMESTAMP.match(v) for v in values)
+        if not texts or not (timed or sum(map(len, texts)) >= RENAMED_MIN_CHARS):
+            continue
+        same = originals[(src, texts, values)]
+        match = next((k for k, (f, _) in enumerate(same) if f != file), None)
+        if match is None:
+            if all(dup.at[idx] is None for idx, _, _ in rows):
+                same.append((file, rows))
+            continue
+        pool = defaultdict(list)
+        for idx, t, _ in same.pop(match)[1]:
+            pool[t].append(answers.at[idx, "answer_id"])
+        for idx, t, _ in rows:
+            if dup.at[idx] is None and pool[t]:
+                dup.at[idx] = pool[t].pop(0)
+    return dup
+
+
+# A time of submission (not a date alone): two people rarely submit in the same second.
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT(?!00:00:00$)")
 
 
 def copy_files(answers: pd.DataFrame, shared: pd.Series) -> set[tuple[str, str]]:
