@@ -24,6 +24,14 @@ from nlp.summarise import is_mixed, named_by_keywords, views_differ
 FORMATS = ("md", "json", "html", "docx")
 
 
+def _without_name(reason: str | None, name: str) -> str | None:
+    """A quarantine reason as listed beside its file's name: "X.xlsx: could not be opened …", not
+    "X.xlsx: X.xlsx could not be opened …"."""
+    if reason and name and reason.startswith(name):
+        return reason[len(name):].lstrip(" :") or reason
+    return reason
+
+
 def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -> dict:
     """The they-said document as a dict (the JSON schema other tools rely on)."""
     ws = workspace(home)
@@ -68,7 +76,8 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         # Answers in another language are counted, but read by English-only models: say how many.
         not_english = sum(may_not_be_english(t) for (t,) in con.execute(
             f"SELECT text FROM answers WHERE duplicate_of IS NULL AND NOT is_empty AND {scope}", args).fetchall())
-        files = [{"source_file": f, "status": st, "answers": n, "reason": why, "notes": json.loads(notes or "[]")}
+        files = [{"source_file": f, "status": st, "answers": n, "reason": _without_name(why, f),
+                  "notes": json.loads(notes or "[]")}
                  for f, st, n, why, notes in con.execute(
                      "SELECT source_file, status, n_answers, reason, notes FROM files ORDER BY source_file").fetchall()]
         model = con.execute("SELECT any_value(model_version) FROM predictions WHERE taxonomy_id = ?",

@@ -309,3 +309,13 @@ def test_a_group_for_and_against_says_its_views_differ_in_every_format():
     assert sum(phrase in p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs) == 1
     cat["statements"][0]["mixed"] = True  # a mix of points has no statement to be for or against
     assert phrase not in render_markdown(doc)
+
+
+def test_a_quarantine_reason_is_listed_without_its_file_name_twice():
+    """User test 6: "Staying healthy.xlsx: Staying healthy.xlsx could not be opened …"."""
+    from flows.report import _without_name
+
+    assert _without_name("Staying healthy.xlsx could not be opened as a workbook.", "Staying healthy.xlsx") == \
+        "could not be opened as a workbook."
+    assert _without_name("The file is empty.", "e.csv") == "The file is empty."
+    assert _without_name(None, "e.csv") is None
