@@ -366,6 +366,8 @@ def _print_ingest(result: dict, ws) -> int:
                   "see the .reason.txt beside it)", file=sys.stderr)
         else:
             print(f"{r['status']:>10}  {r['file']}  ({r.get('answers', 0)} answers)")
+            if r["status"] == "new":
+                print("            note: read by `engage ingest` since the last report; new to this one")
             for note in r.get("notes") or []:
                 print(f"            note: {note}")
     for c in result.get("renamed_copies") or []:

@@ -182,6 +182,14 @@ def _file_record(ws: Workspace, digest: str) -> tuple | None:
                            [digest]).fetchone()
 
 
+def _unreported(ws: Workspace, digest: str) -> bool:
+    """Whether this file was read after the working area's last completed run (or before any)."""
+    with connect(ws.db_path) as con:
+        return bool(con.execute(
+            "SELECT f.ingested_at > coalesce((SELECT max(finished_at) FROM runs WHERE status = 'completed'), "
+            "TIMESTAMP '1970-01-01') FROM files f WHERE f.file_hash = ?", [digest]).fetchone()[0])
+
+
 def _mapping_key(mapping: dict | None) -> str | None:
     return json.dumps(mapping, sort_keys=True, ensure_ascii=False) if mapping else None
 
@@ -216,7 +224,8 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None, mapp
     row = _file_record(ws, digest)
     if not _to_read(row, source, mapping):
         if row[0] == "ingested":
-            return {"file": name, "status": "unchanged", "answers": row[1]}
+            # Read by `engage ingest` since the last report: new to tonight's, though not to the store.
+            return {"file": name, "status": "new" if _unreported(ws, digest) else "unchanged", "answers": row[1]}
         _leave_store(ws, path, digest)
         return {"file": name, "status": "quarantined", "reason": row[2]}
     now = datetime.now(timezone.utc).replace(tzinfo=None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -429,7 +430,11 @@ def test_review_round_trip_retrains_and_reports_the_f1_change(home, tmp_path, ca
     new = lab[lab["source"] == "partner"].head(20)[["response_id", "question", "text"]]
     new.assign(text=new["text"] + " Thank you for asking.").to_csv(tmp_path / "partners.csv", index=False)
     assert main(["--home", str(home), "ingest", str(tmp_path / "partners.csv"), "--source", "partner"]) == 0
+    capsys.readouterr()
     assert main(["--home", str(home), "run"]) == 0
+    out = capsys.readouterr().out  # user test 6: it said "unchanged", though new since the last report
+    assert re.search(r"new  partners\.csv  \(20 answers\)\n\s+note: read by `engage ingest` since the last report", out)
+    assert re.search(r"unchanged  staff_survey\.csv", out)
     xlsx = tmp_path / "review.xlsx"
     assert main(["--home", str(home), "review", "export", str(xlsx), "-n", "5", "--sample", "2"]) == 0
     wb = load_workbook(xlsx)
