@@ -22,8 +22,8 @@ from flows.train import answer_context, labelled_data, load_model, load_sentimen
 from nlp.attribution import Disclosure, attribution
 from nlp.classify import Segments
 from nlp.preprocess import is_contact_only
-from nlp.summarise import (distinct_statements, fallback_statement, leans_on_context, reusable_statement,
-                           statement_agreement, summarise_theme, theme_quotes)
+from nlp.summarise import (same_wording, distinct_statements, fallback_statement, leans_on_context,
+                           reusable_statement, statement_agreement, summarise_theme, theme_quotes)
 from nlp.stability import Match, ThemeState, change_log, jaccard, match_themes
 from nlp.themes import CategoryThemer, KeptThemes, fit_sampled
 
@@ -201,6 +201,32 @@ def classify_answers(home: str, taxonomy: str | None) -> dict:
     return {"answers": counted, "segments": n_seg, "classified": len(todo), "coder_labelled": n_coded,
             "mode": meta.get("mode", "trained"),
             "assigned": {c: int(per_code.get(c, 0)) for c in tax.codes}, "sentiment": moods}
+
+
+# A theme gives up its own wording to another category's theme only for one that at least this share
+# as many of its people come close to (statement_agreement).
+OWN_WORDING_SHARE = 0.5
+
+
+def _keep_own_wording(pending: list, texts: list[str], encode) -> list[str]:
+    """`distinct_statements`' wordings, except where a theme gave up its own to another category's
+    theme and took one few of its people come close to: user test 6 headed six people, five of whom
+    wrote "Baby weigh clinics were cut", with the sixth's "Long COVID clinic was shut" (the five's
+    words were another category's statement). Such a theme keeps its own wording, as the other
+    category's does: the same people's point, in both. Within a category the wordings stay distinct."""
+    out, start = list(texts), 0
+    for _, seg, emb, _, found, _ in pending:
+        in_category = range(start, start + len(found))
+        for k, (_, idx, st, _) in zip(in_category, found):
+            if out[k] == st.text or not st.text or any(same_wording(st.text, out[j]) for j in in_category):
+                continue
+            persons = (seg["source_file"].iloc[idx] + "\x1f" + seg["respondent_id"].iloc[idx]).tolist()
+            mine, given = encode([st.text, out[k]])
+            if statement_agreement(given, emb[idx], persons) < OWN_WORDING_SHARE * statement_agreement(
+                    mine, emb[idx], persons):
+                out[k] = st.text
+        start += len(found)
+    return out
 
 
 def category_segments(con, tax_id: str, code: str, threshold: float, people: Disclosure | None = None) -> pd.DataFrame:
@@ -388,11 +414,13 @@ def find_themes(home: str, taxonomy: str | None, seed: int = 0, refit: bool = Fa
                 pending.append((cat, seg, None, None, [], current))
                 summary[cat.code] = {"segments": 0, "themes": 0, "unthemed": 0, "method": None}
         # One wording per theme across the whole report (an answer often speaks to two categories):
-        # a kept wording stays; otherwise the weaker claim to the same words takes its next-best phrasing.
+        # a kept wording stays; otherwise the weaker claim to the same words takes its next-best phrasing,
+        # unless few of its people come close to that (then both categories print the same point).
         flat = [(f[2], state) for *_, found, current in pending for f, state in zip(found, current)]
         texts = distinct_statements([st.alternatives for st, _ in flat], [st.n for st, _ in flat],
                                     fixed=[state.statement for _, state in flat],
                                     fallback=[fallback_statement(st.keywords) for st, _ in flat])
+        texts = _keep_own_wording(pending, texts, encode)
         for (st, state), text in zip(flat, texts):
             state.statement = text
         for cat, seg, emb, themer, found, current in pending:  # quotes that back the wording finally printed

@@ -678,7 +678,7 @@ def normalise_statement(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9£&]+", text.casefold().replace("’", "'")))
 
 
-def _same_wording(a: str, b: str) -> bool:
+def same_wording(a: str, b: str) -> bool:
     wa, wb = normalise_statement(a), normalise_statement(b)
     if wa == wb:
         return True
@@ -702,7 +702,7 @@ def distinct_statements(options: Sequence[Sequence[tuple[str, float]]], strength
     lists: list[list[tuple[str, float, bool]]] = []
     for i in range(n):
         lst = [(fixed[i], float("inf"), True)] if fixed[i] else []
-        lst += [(t, float(s), False) for t, s in options[i] if not (fixed[i] and _same_wording(t, fixed[i]))]
+        lst += [(t, float(s), False) for t, s in options[i] if not (fixed[i] and same_wording(t, fixed[i]))]
         lists.append(lst)
     pos = [0] * n
     chosen: list[str | None] = [None] * n
@@ -713,7 +713,7 @@ def distinct_statements(options: Sequence[Sequence[tuple[str, float]]], strength
             if chosen[i] is None:
                 continue
             for j in range(i + 1, n):
-                if chosen[j] is None or not _same_wording(chosen[i], chosen[j]):
+                if chosen[j] is None or not same_wording(chosen[i], chosen[j]):
                     continue
                 ki = (lists[i][pos[i]][2], lists[i][pos[i]][1], strength[i], -i)
                 kj = (lists[j][pos[j]][2], lists[j][pos[j]][1], strength[j], -j)
@@ -730,7 +730,7 @@ def distinct_statements(options: Sequence[Sequence[tuple[str, float]]], strength
         if text is None:
             text = fallback[i]
             taken = out + [c for c in chosen if c]
-            if any(_same_wording(text, o) for o in taken):
+            if any(same_wording(text, o) for o in taken):
                 # Numbered copies share most words with each other, so only exact repeats count here.
                 exact = {o.casefold() for o in taken}
                 k = 2

@@ -76,3 +76,30 @@ def test_run_says_which_categories_kept_their_themes_and_which_were_refitted():
     assert line.startswith("themes: refitted in AIM1; kept from their last fit in AIM2")
     assert "--refit-themes" in line and "ENC" not in line
     assert themes_summary({"ENC": {"segments": 0}}) == "themes: no category has segments yet"
+
+
+def test_a_theme_keeps_its_own_wording_rather_than_one_of_its_few():
+    """User test 6: five of six people wrote "Baby weigh clinics were cut", which another category's
+    theme also printed; the group was headed with the sixth's "Long COVID clinic was shut"."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from flows.analyse import _keep_own_wording
+    from nlp.embed import embed
+    from nlp.summarise import distinct_statements
+
+    weigh, covid = "Baby weigh clinics were cut, bring them back", "Long COVID clinic was shut and there is nothing"
+    texts = [weigh] * 5 + [covid]
+    seg = pd.DataFrame({"text": texts, "source_file": "w.csv", "respondent_id": [str(i) for i in range(6)]})
+    st = SimpleNamespace(text=weigh, alternatives=[(weigh, 1.0), (covid, 0.8)], n=6)
+    other = SimpleNamespace(text=weigh, alternatives=[(weigh, 1.1)], n=6)
+    idx = np.arange(6)
+    pending = [("START", seg, embed(texts), None, [(None, idx, other, None)], None),
+               ("AGE", seg, embed(texts), None, [(None, idx, st, None)], None)]
+    chosen = distinct_statements([other.alternatives, st.alternatives], [6, 6])
+    assert chosen == [weigh, covid]  # one wording per theme across the report…
+    assert _keep_own_wording(pending, chosen, embed) == [weigh, weigh]  # …but not one of the sixth's
+    # Within one category two themes still get two wordings.
+    same = [("AGE", seg, embed(texts), None, [(None, idx, other, None), (None, idx, st, None)], None)]
+    assert _keep_own_wording(same, chosen, embed) == chosen
