@@ -10,6 +10,7 @@ from nlp.attribution import Disclosure, attribution, facets
 from nlp.embed import MODEL_VERSION, embed
 from nlp.preprocess import may_not_be_english
 from nlp.redact import PII_TYPES
+from nlp.summarise import same_text
 
 
 def has_table(con, name: str) -> bool:
@@ -62,6 +63,20 @@ def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
     cols = ["source_file", "respondent_id", "question", "source", "text", "labels", "sentiment", *scores.columns, "theme",
             "theme_statement", "may_not_be_english", "labels_from"]
     return out[cols]
+
+
+def _first_distinct(df: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The first `n` rows whose quote is not one before it typed again with a slip ("therea re never
+    any spaces" after "there are never any spaces")."""
+    kept: list = []
+    texts: list[str] = []
+    for i, text in zip(df.index, df["quote"]):
+        if len(kept) == n:
+            break
+        if not any(same_text(text, t) for t in texts):
+            kept.append(i)
+            texts.append(text)
+    return df.loc[kept]
 
 
 def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, source: str | None = None,
@@ -124,10 +139,10 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, s
         q = embed([about])[0]
         df = df.assign(relevance=[float(vecs[h] @ q) if h in vecs else -1.0 for h in df["text_hash"]])
         df = df.sort_values("relevance", ascending=False).drop_duplicates(["source_file", "respondent_id"])
-        df = df[df["relevance"] > 0.3].head(n)
+        df = _first_distinct(df[df["relevance"] > 0.3], n)
     else:
         df = df.drop_duplicates(["source_file", "respondent_id"])
         df["turn"] = df.groupby(["code", "rank"]).cumcount()
-        df = df.sort_values(["turn", "code", "rank"]).head(n)
+        df = _first_distinct(df.sort_values(["turn", "code", "rank"]), n)
     return df[["quote", "attribution", "source", "source_file", "respondent_id", "code", "theme_id", "statement",
                "sentiment"]].reset_index(drop=True)

@@ -449,7 +449,7 @@ def _spelt_right(raw_of: dict[str, str], segments: Sequence[str], table: dict[st
         unknown = _unknown_words(c)
         if unknown:
             for seg in segments:
-                if abs(len(seg) - len(raw)) > 0.2 * len(raw) + 3 or not _same_text(raw, seg.strip()):
+                if abs(len(seg) - len(raw)) > 0.2 * len(raw) + 3 or not same_text(raw, seg.strip()):
                     continue
                 better = [(r, fix_casing(k, table)) for r, k in _clauses(seg) if printable(k)]
                 if len(better) == 1 and _unknown_words(better[0][1]) < unknown:
@@ -773,7 +773,7 @@ def _same_words(a: set[str], b: set[str], slack: int = 2) -> bool:
     return small <= big and len(big - small) <= slack
 
 
-def _same_text(a: str, b: str) -> bool:
+def same_text(a: str, b: str) -> bool:
     """The same answer typed again with a slip or two ("theer is never a space" / "nveer a space")."""
     m = difflib.SequenceMatcher(None, a.casefold(), b.casefold(), autojunk=False)
     return m.quick_ratio() >= 0.9 and m.ratio() >= 0.9
@@ -826,7 +826,7 @@ def select_quotes(texts: Sequence[str], emb: np.ndarray, centroid: np.ndarray, p
                 best, best_score = i, s
         if best < 0:
             break
-        if any(_same_text(texts[best], texts[j]) for j in chosen):
+        if any(same_text(texts[best], texts[j]) for j in chosen):
             retyped.add(best)
             continue
         chosen.append(best)

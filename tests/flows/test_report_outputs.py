@@ -319,3 +319,16 @@ def test_a_quarantine_reason_is_listed_without_its_file_name_twice():
         "could not be opened as a workbook."
     assert _without_name("The file is empty.", "e.csv") == "The file is empty."
     assert _without_name(None, "e.csv") is None
+
+
+def test_quotes_typed_again_with_a_slip_are_listed_once():
+    """User test 6: `engage quotes --about "bus services"` listed one sentence twice, typos apart."""
+    import pandas as pd
+
+    from flows.queries import _first_distinct
+
+    df = pd.DataFrame({"quote": ["Parking at the hospital costs a fortune and there are never any spaces",
+                                 "Parking at the hospital costs a fortune and therea re never any spaces",
+                                 "Buses to the hospital stop at six", "Free parking for carers"]})
+    assert _first_distinct(df, 2)["quote"].tolist() == [df["quote"][0], df["quote"][2]]
+    assert len(_first_distinct(df, 10)) == 3
