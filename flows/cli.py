@@ -482,10 +482,11 @@ def model_summary(r: dict) -> str:
                 "likely to be in them first)")
     if r.get("mode") == "zero-shot":
         state = "set up" if r["trained"] else "unchanged"
+        short = f"; so far {', '.join(f'{c} has {n}' for c, n in thin.items())}" if thin and r["n_train"] else ""
         return (f"classifier for {r['taxonomy_id']} {state}: zero-shot from the category titles and descriptions "
                 f"({r['n_train']} different labelled answers so far; a trained model takes over from "
-                f"{r['min_labelled']}, with at least {r.get('min_per_category', 5)} in every category, once it agrees "
-                "with them better than zero-shot does: add labels with `engage train --labels FILE.csv` or "
+                f"{r['min_labelled']}, with at least {r.get('min_per_category', 5)} in every category{short}, once it "
+                "agrees with them better than zero-shot does: add labels with `engage train --labels FILE.csv` or "
                 "`engage review import`)")
     examples = f" and {r['n_examples']:,} written examples of the coding frame" if r.get("n_examples") else ""
     if r["oof_macro_f1"] is None:

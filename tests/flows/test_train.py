@@ -61,6 +61,7 @@ def test_labels_short_of_a_trained_model_are_counted(cold_home, tmp_path, capsys
     assert main(["--home", str(cold_home), "train", "--labels", str(some)]) == 0
     out = capsys.readouterr().out
     assert "20 different labelled answers so far; a trained model takes over from 50" in out
+    assert "in every category; so far AIM1 has 3, ENA has 3, ENB has 3, ENC has 4, END has 4, OTHER has 0" in out
     assert meta(cold_home)["mode"] == "zero-shot"
 
 
