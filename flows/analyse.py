@@ -22,8 +22,8 @@ from flows.train import answer_context, labelled_data, load_model, load_sentimen
 from nlp.attribution import Disclosure, attribution
 from nlp.classify import Segments
 from nlp.preprocess import is_contact_only
-from nlp.summarise import (same_wording, distinct_statements, fallback_statement, leans_on_context,
-                           reusable_statement, statement_agreement, summarise_theme, theme_quotes)
+from nlp.summarise import (distinct_statements, fallback_statement, leans_on_context, reusable_statement,
+                           same_wording, statement_agreement, summarise_theme, theme_quotes)
 from nlp.stability import Match, ThemeState, change_log, jaccard, match_themes
 from nlp.themes import CategoryThemer, KeptThemes, fit_sampled
 

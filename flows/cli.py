@@ -357,7 +357,9 @@ def cmd_ingest(args, ws) -> int:
     return _print_ingest(result, ws)
 
 
-def _print_ingest(result: dict, ws) -> int:
+def _print_ingest(result: dict, ws, nightly: bool = False) -> int:
+    """What happened to each file; on a nightly run a file `engage ingest` read since the last report
+    is "new" (to the report), not "unchanged"."""
     bad = 0
     for r in result["files"]:
         if r["status"] == "quarantined":
@@ -365,8 +367,9 @@ def _print_ingest(result: dict, ws) -> int:
             print(f"QUARANTINED {r['file']}: {r['reason']}\n  (original kept in {ws.quarantine}; "
                   "see the .reason.txt beside it)", file=sys.stderr)
         else:
-            print(f"{r['status']:>10}  {r['file']}  ({r.get('answers', 0)} answers)")
-            if r["status"] == "new":
+            new = nightly and r.get("unreported")
+            print(f"{'new' if new else r['status']:>10}  {r['file']}  ({r.get('answers', 0)} answers)")
+            if new:
                 print("            note: read by `engage ingest` since the last report; new to this one")
             for note in r.get("notes") or []:
                 print(f"            note: {note}")
@@ -510,7 +513,7 @@ def cmd_run(args, ws) -> int:
     with _cluster(args) as address:
         result = nightly_flow(str(ws.home), args.taxonomy, args.seed, dask_address=address,
                               refit_themes=args.refit_themes)
-    status = _print_ingest(result["ingest"], ws)
+    status = _print_ingest(result["ingest"], ws, nightly=True)
     if result.get("no_answers"):
         print(f"no answers to analyse yet, so no report: drop exports (CSV, XLSX, DOCX or PDF) into "
               f"{ws.inbox}/ (or inbox/<group>/, e.g. inbox/staff/) and run `engage run` again"

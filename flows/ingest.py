@@ -224,8 +224,8 @@ def ingest_file(home: str, path: str, name: str, source: str | None = None, mapp
     row = _file_record(ws, digest)
     if not _to_read(row, source, mapping):
         if row[0] == "ingested":
-            # Read by `engage ingest` since the last report: new to tonight's, though not to the store.
-            return {"file": name, "status": "new" if _unreported(ws, digest) else "unchanged", "answers": row[1]}
+            # `unreported`: read by `engage ingest` since the last report, so new to tonight's.
+            return {"file": name, "status": "unchanged", "answers": row[1], "unreported": _unreported(ws, digest)}
         _leave_store(ws, path, digest)
         return {"file": name, "status": "quarantined", "reason": row[2]}
     now = datetime.now(timezone.utc).replace(tzinfo=None)
