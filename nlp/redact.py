@@ -171,6 +171,13 @@ _CUE_RELATION = re.compile(
     rf"(?:{_FAMILY}|partner|friend|neighbour|carer|midwife|nurse|gp|doctor|consultant|matron|manager|boss|"
     r"colleague|health[ ]+visitor|social[ ]+worker|key[ ]+worker|support[ ]+worker|care[ ]+co-?ordinator|physio)"
     rf"|\bour[ ]+(?:{_FAMILY}))[ ]*[(,]?[ ]*$")
+# A family member's name right after them: "my daughter Saffron", "our son Will" (any capitalised word
+# that is not a place, service or condition: "Saffron" is also a spice).
+_CUE_FAMILY = re.compile(
+    rf"(?i)\b(?:my|his|her|their|our)[ ]+(?:(?:late|little|eldest|youngest|older|younger)[ ]+)?(?:{_FAMILY})[ ]*[(,]?[ ]*$")
+# Conditions named after people, which follow a family member as often as a name does ("my mum
+# Alzheimer's"); also surnames, so not safe words ("Dr Parkinson").
+_EPONYMS = frozenset("alzheimer parkinson crohn down asperger huntington tourette hodgkin addison grave".split())
 # A job before an unknown word, possessive or not: "ask nurse Bernadette", "the porter Tomasz",
 # "our social worker Precious Mbeki" (there also before a known word, when an unknown one follows).
 _CUE_ROLE = re.compile(r"(?i)\b(?:nurse|doctor|dr|midwife|matron|sister|receptionist|porter|paramedic|carer|"
@@ -380,15 +387,21 @@ class Redactor:
                else "weak" if _CUE_WEAK.search(before) else None)
         # Lower-case names only right after a cue ("ask for jane"), never word-like ones ("ask for help").
         lower_case = first.islower() and cue is not None and key in self._first_lower
-        known = lower_case or first in self._first
+        if cue == "relation" and key.rstrip("s") in _EPONYMS and (raw != first or key.endswith("s")):
+            return None  # "my mum Alzheimer's", "my dad Parkinsons"; "my son Addison" is a name
+        family = cue == "relation" and _CUE_FAMILY.search(before) is not None and self._is_surname(first)
+        known = lower_case or first in self._first or family
         role = cue == "relation" or _CUE_ROLE.search(before) is not None
-        unknown = not known and first == raw and (
-            (self._is_unknown(first) and (cue is not None or role or _AT_WORK.match(text, start + len(first))
-                                          or self._unknown_follows(text, tokens, i)))
-            # After a job, a capitalised word before an unknown one: "social worker Precious Mbeki".
-            or (role and self._is_surname(first) and self._unknown_follows(text, tokens, i))
-            # Joined by "and" to a name or another unknown word: "with Chidi and Oluwadamilare".
-            or (self._is_unknown(first) and self._joined_to_name(text, tokens, i)))
+        unknown = not known and (
+            # After a cue or a job, possessive or not: "my son Tyrone's NHS number".
+            (self._is_unknown(first) and (cue is not None or role))
+            or first == raw and (
+                (self._is_unknown(first) and (_AT_WORK.match(text, start + len(first))
+                                              or self._unknown_follows(text, tokens, i)))
+                # After a job, a capitalised word before an unknown one: "social worker Precious Mbeki".
+                or (role and self._is_surname(first) and self._unknown_follows(text, tokens, i))
+                # Joined by "and" to a name or another unknown word: "with Chidi and Oluwadamilare".
+                or (self._is_unknown(first) and self._joined_to_name(text, tokens, i))))
         if not lower_case:
             if not _CAPITALISED.fullmatch(first):
                 return None

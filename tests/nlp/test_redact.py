@@ -371,7 +371,13 @@ def test_a_postcode_column_keeps_the_district():
     ("Staff ID WCC-004512: the gym scheme got cut.", "Staff ID [ID_NUMBER]: the gym scheme got cut."),
     ("payroll no. NHS/30418876", "payroll no. [ID_NUMBER]"),
     ("Ffion Pryce-Jones from the wellbeing cafe is a star.", "[NAME] from the wellbeing cafe is a star."),
-    ("Trips to Newcastle-Upon-Tyne take all day.", "Trips to Newcastle-Upon-Tyne take all day.")])
+    ("Trips to Newcastle-Upon-Tyne take all day.", "Trips to Newcastle-Upon-Tyne take all day."),
+    # User test 7: a child's name that is also a word, or possessive, after "my daughter"/"my son".
+    ("my daughter Saffron cut herself again last night", "my daughter [NAME] cut herself again last night"),
+    ("My son Tyrone's NHS number is on the letter", "My son [NAME]'s NHS number is on the letter"),
+    ("my mum Alzheimer's is getting worse", "my mum Alzheimer's is getting worse"),
+    ("my dad Parkinsons means he falls", "my dad Parkinsons means he falls"),
+    ("my nan Whitehaven hospital was good", "my nan Whitehaven hospital was good")])
 def test_staff_identifiers_bleeps_and_paired_names(text, redacted):
     """User test 4 found a staff number printed in a report quote, and these kept as typed."""
     assert default_redactor().redact(text) == redacted
