@@ -590,6 +590,7 @@ def english_words() -> frozenset[str]:
 
 
 @lru_cache(maxsize=1)
+@lru_cache(maxsize=1)
 def lemma_tables() -> tuple[dict[str, list[str]], dict[str, str]]:
     """spacy-lookups-data's English lemma index by part of speech ({"noun": [...], "verb": [...], …})
     and its lookup of inflected forms ("nurses" -> "nurse"), read once per process."""

@@ -232,6 +232,8 @@ def is_anecdote(raw: str) -> bool:
     "a woman at the Penrith event said she …"), judged on the words as typed (before "I" becomes "we")."""
     if _REPORTED_ACCOUNT.search(raw) or re.search(r"\b(?:he|she|him|his|her|hers)\b", raw, re.IGNORECASE):
         return True  # a report of what one person said, or about one other person
+    if _told_from_its_verb(raw):
+        return True  # "Self harmed on the ward while on 15 minute obs": an episode whose subject was cut off
     if re.match(rf"\s*(?:(?:my|our)\s+)?(?:{_FAMILY_WORDS})\b", raw, re.IGNORECASE):
         return True  # "Mum needs her dressings changed …": one family's circumstances
     narrative = _NARRATIVE.findall(raw)
@@ -250,6 +252,34 @@ def is_anecdote(raw: str) -> bool:
     if re.search(r"\b(?:would|could|might)(?:n'?t| not)? have\s+(?!to\b)\w+", raw, re.I):
         return True  # "A phone call would have taken 2 minutes": what should have happened, once
     return len(narrative) >= 2
+
+
+_VERB_FIRST = re.compile(r"\s*(?:self[- ])?([a-z]+ed)\s+(?:on|at|in|for|by|from|to|with|after|before|into|out|home|"
+                         r"back|off|twice|again|while|without)\b", re.IGNORECASE)
+# Past forms that open a description or a wish, not an episode: "Focused on prevention", "Based in the
+# community", "Asked before decisions are made", "Treated with respect".
+_DESCRIBING = frozenset("focused focussed based centred centered located built joined linked aimed targeted tailored "
+                        "geared designed committed dedicated devoted asked consulted involved listened heard treated "
+                        "informed included supported valued respected trusted kept".split())
+
+
+@lru_cache(maxsize=1)
+def _past_forms() -> frozenset[str]:
+    """Words ending in -ed that are a verb's past form ("harmed", "discharged"; not "need", "speed")."""
+    from nlp.redact import lemma_tables
+
+    index, forms = lemma_tables()
+    verbs = set(index["verb"])
+    return frozenset(w for w, lemma in forms.items() if w.endswith("ed") and lemma != w and lemma in verbs)
+
+
+def _told_from_its_verb(raw: str) -> bool:
+    """A clause opening with a verb's past form and a preposition, its subject cut off by a bracket
+    or a full stop before it: "Self harmed on the ward …", "Discharged at 10pm with nothing …",
+    "Waited for 6 hours". "Improved access to GPs" or "Dedicated support for carers" go on with
+    a noun, and stay statements."""
+    m = _VERB_FIRST.match(raw)
+    return bool(m) and m.group(1).casefold() in _past_forms() and m.group(1).casefold() not in _DESCRIBING
 
 
 @lru_cache(maxsize=1 << 18)  # asked once per category a sentence speaks to, every night

@@ -568,3 +568,15 @@ def test_a_statement_is_printed_as_a_member_spelt_it_right():
     ("I would like more buses to Alston", "More buses to Alston")])
 def test_wanting_to_say_is_no_part_of_what_is_said(text, cleaned):
     assert clean_clause(text) == cleaned
+
+
+@pytest.mark.parametrize("clause, episode", [
+    ("self harmed on the ward while on 15 minute obs", True),  # user test 7: 21 people "said" it
+    ("Discharged at 10pm with nothing in place", True),
+    ("Waited for 6 hours in A&E", True),
+    ("Improved access to GPs in the evening", False),
+    ("Focused on prevention rather than cure", False),
+    ("Asked before decisions are made, not after", False),
+    ("Need to be seen sooner", False)])
+def test_an_episode_whose_subject_was_cut_off_is_still_an_episode(clause, episode):
+    assert is_anecdote(clause) == episode
