@@ -17,9 +17,9 @@ small third wave who wrote "Dentists" like someone in wave 1, at other times, ar
 
 A re-export in which a question was renamed ("…priorities for the next 5 years?") matches no
 answer of the first export on its question, and an export that overlaps the last one by a few days
-is no copy by the rule above. Their respondents are matched whole instead (`renamed_copies`): every
-answer the same (in any question) and the same metadata values, with a time of submission among
-them or, without one, at least RENAMED_MIN_CHARS characters of answers.
+is no copy by the rule above. Their respondents are matched whole instead (`renamed_copies`): the
+same time of submission and the answers of one among the other's (in any question), or, without a
+time, every answer and metadata value the same, at least RENAMED_MIN_CHARS characters of answers.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import itertools
 import json
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import datetime
 
 import pandas as pd
@@ -115,11 +115,13 @@ def cross_file_duplicates(answers: pd.DataFrame) -> pd.Series:
 
 
 def renamed_copies(answers: pd.DataFrame, dup: pd.Series) -> pd.Series:
-    """Respondents whose every answer (whatever its question) and metadata values are those of one
-    respondent of another file ranked as high or higher: a re-export with a renamed question, or an
-    export overlapping the last one by a few days. Their answers still counted duplicate that
-    respondent's. The same answers are someone else's unless a time of submission agrees too, or,
-    without one, at least RENAMED_MIN_CHARS characters of them do. `dup` is returned updated."""
+    """Respondents of one file who are a respondent of another file ranked as high or higher: a
+    re-export with a renamed question, or an export overlapping the last one by a few days. With a
+    time of submission, the same time and every answer of one among the other's, whatever the
+    questions are called (a column read as a question in one export may be kept as metadata in the
+    next); without one, every answer and metadata value the same, at least RENAMED_MIN_CHARS
+    characters of answers. Their answers still counted duplicate that respondent's; `dup` is
+    returned updated."""
     dup = dup.copy()
     if answers["file_hash"].nunique() < 2:
         return dup
@@ -132,24 +134,31 @@ def renamed_copies(answers: pd.DataFrame, dup: pd.Series) -> pd.Series:
         people.setdefault((rank, at, file, str(resp), src), []).append((idx, _norm(text), m))
     originals: dict[tuple, list] = defaultdict(list)
     for (_, _, file, _, src), rows in sorted(people.items(), key=lambda p: p[0][:4]):
-        texts = tuple(sorted(t for _, t, _ in rows if t))
-        values = tuple(sorted(set(_meta(rows[0][2]).values())))
-        timed = any(_TIMESTAMP.match(v) for v in values)
-        if not texts or not (timed or sum(map(len, texts)) >= RENAMED_MIN_CHARS):
+        texts = Counter(t for _, t, _ in rows if t)
+        values = sorted(set(_meta(rows[0][2]).values()))
+        times = tuple(v for v in values if _TIMESTAMP.match(v))
+        if not texts or not (times or sum(len(t) * n for t, n in texts.items()) >= RENAMED_MIN_CHARS):
             continue
-        same = originals[(src, texts, values)]
-        match = next((k for k, (f, _) in enumerate(same) if f != file), None)
+        key = (src, times) if times else (src, tuple(sorted(texts.elements())), tuple(values))
+        same = originals[key]
+        match = next((k for k, (f, other, _) in enumerate(same)
+                      if f != file and (not times or _within(texts, other) or _within(other, texts))), None)
         if match is None:
             if all(dup.at[idx] is None for idx, _, _ in rows):
-                same.append((file, rows))
+                same.append((file, texts, rows))
             continue
         pool = defaultdict(list)
-        for idx, t, _ in same.pop(match)[1]:
+        for idx, t, _ in same.pop(match)[2]:
             pool[t].append(answers.at[idx, "answer_id"])
         for idx, t, _ in rows:
             if dup.at[idx] is None and pool[t]:
                 dup.at[idx] = pool[t].pop(0)
     return dup
+
+
+def _within(a: Counter, b: Counter) -> bool:
+    """Every answer of `a` is among `b`'s (as many times)."""
+    return all(b[t] >= n for t, n in a.items())
 
 
 # A time of submission (not a date alone): two people rarely submit in the same second.

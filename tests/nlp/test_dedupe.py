@@ -96,3 +96,14 @@ def test_a_re_export_with_a_renamed_question_or_an_overlap_counts_its_old_rows_o
 
 
 LONG = "The bus to the Infirmary stops before my clinic ends, so I pay for a taxi every single week"
+
+
+def test_a_re_exported_respondent_with_a_question_now_kept_as_metadata_counts_once():
+    """User test 7: two of five re-exported respondents were counted twice: their "Anything else?"
+    answers were a question in wave 1 and metadata in wave 2, so their answers were no longer the same."""
+    wave1 = [("a1", 0, "w1", "1", "q1", "Shorter waits for the crisis team", {"Time": "01/03/2025 10:00:01"}),
+             ("a2", 0, "w1", "1", "q2", "Nothing else, thank you for asking", {"Time": "01/03/2025 10:00:01"})]
+    wave2 = [("b1", 0, "w2", "1", "q1", "Shorter waits for the crisis team",
+              {"Time": "01/03/2025 10:00:01", "Anything else?": "Nothing else, thank you for asking"}),
+             ("b2", 0, "w2", "2", "q1", "Shorter waits for the crisis team", {"Time": "09/03/2025 17:45:00"})]
+    assert cross_file_duplicates(people(wave1 + wave2)).tolist() == [None, None, "a1", None]
