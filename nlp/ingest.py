@@ -71,7 +71,7 @@ _TEXT_HEADERS = {"text", "answer", "answer text", "response", "response text", "
 _SOURCE_HEADERS = {"source", "source type", "respondent type", "respondent group", "respondent category",
                    "type of respondent", "stakeholder", "stakeholder group", "stakeholder type"}
 _SOURCE_HEADER_PHRASES = re.compile(r"best describes you|responding (as|on behalf)|in what capacity"
-                                    r"|which group do you")
+                                    r"|which group do you|^are you$|^are you a\b")
 # Words that identify a source value; checked in this order so "public sector partner" is a partner.
 _SOURCE_WORDS = (
     ("healthwatch", {"healthwatch"}),
@@ -80,10 +80,10 @@ _SOURCE_WORDS = (
     ("partner", {"partner", "partners", "partnership", "voluntary", "organisation", "organisations",
                  "organization", "sector", "charity", "vcse", "council", "councillor", "councillors", "parish"}),
     ("public", {"public", "patient", "patients", "resident", "residents", "carer", "carers", "citizen",
-                "individual", "individuals"}),
+                "individual", "individuals", "user", "users", "uses", "family", "relative", "relatives"}),
 )
 _ID_HEADER = re.compile(r"\b(id|ids|ref|reference|identifier|uid|uuid)\b"
-                        r"|^(respondent|response)( no| number)?$")
+                        r"|^(respondent|response|user|participant|submission)( no| number)?$")
 # What a short heading says a metadata column holds; checked in order ("Organisation name" is not a name).
 _ROLE_HEADERS = (
     ("email", re.compile(r"\be ?mail\b")),
@@ -359,6 +359,15 @@ def _melt(table: pd.DataFrame, info: ExportInfo, name: str, source: str | None, 
     answered_rows = out.index.get_level_values(0)
     if source:
         out["source"] = source
+        if info.source_column:  # the folder or --source wins: say what the file's own column said
+            own = _sources_of(rows[info.source_column].iloc[answered_rows], info.source_values).dropna()
+            other = own[own != source].value_counts()
+            if len(other) and info.notes is not None:
+                placed = ", ".join(f"{n} answer{'' if n == 1 else 's'} in {g}" for g, n in other.items())
+                info.notes.append(
+                    f"the file's own '{info.source_column}' column places {placed}, but every answer was counted "
+                    f"as {source} (the inbox folder it was dropped in, or --source): to count each by its column, "
+                    "drop the file into data/raw/inbox/ itself, not a group's folder")
     elif info.source_column:
         out["source"] = _map_sources(rows[info.source_column].iloc[answered_rows], info.source_column,
                                      name, strict=need_source, overrides=info.source_values,

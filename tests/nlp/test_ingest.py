@@ -323,6 +323,23 @@ def test_the_suggested_source_values_are_yaml_an_officer_can_paste() -> None:
     assert mapping == {'A "local" business': "partner", "Other": "public"}
 
 
+def test_a_smartsurvey_are_you_column_and_user_numbers() -> None:
+    """User test 7: "Are you..." was no source column, "Someone who uses our services" no group, and
+    "UserNo" no respondent id; dropped into a group's folder, the file's own column was overridden
+    without a word."""
+    rows = [["UserNo", "Are you...", "What should we do over the next five years?"],
+            ["1036", "Someone who uses our services", LONG_A], ["1037", "A carer", LONG_B],
+            ["1038", "A member of staff", "Staff need clinical supervision that is not cancelled every time."],
+            ["1039", "Someone who uses our services", "Crisis line answered within minutes, not hours please."]]
+    data = "".join(",".join(f'"{c}"' for c in r) + "\r\n" for r in rows).encode()
+    answers, info = read_export(data, "smartsurvey.csv")
+    assert (info.id_column, info.source_column) == ("UserNo", "Are you...")
+    assert answers["source"].tolist() == ["public", "public", "staff", "public"]
+    assert answers["respondent_id"].tolist() == ["1036", "1037", "1038", "1039"]
+    _, info = read_export(data, "smartsurvey.csv", "public")
+    assert any("places 1 answer in staff, but every answer was counted as public" in n for n in info.notes)
+
+
 def test_a_local_authority_s_own_words_for_its_groups() -> None:
     """A Jisc consultation's "Are you responding as..." column: professionals are staff, councillors
     partners, and the survey's own "Other" is whatever group the mapping's source_values say. The
