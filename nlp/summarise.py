@@ -130,7 +130,8 @@ _DANGLING_END = re.compile(
     r"can|could|will|would|should|has|have|had)$", re.IGNORECASE)
 _COMMON_LOWER = frozenset("""a an and or but the of to in on at by for with from as is are was were be not no all
 any every some more most very so too just only also our we us your you they them their it its this that these those
-what which who when where why how if than then there here up down out over under again new old good bad""".split())
+what which who when where why how if than then there here up down out over under again new old good bad now
+yet still ever never""".split())
 _IT_NOUN = re.compile(r" (?:systems?|department|support|team|staff|equipment|kit|issues|problems|services|training|"
                      r"helpdesk|help desk|infrastructure|access|network|kit|desk)\b", re.IGNORECASE)
 # Acronyms that are also English words, kept in capitals.
@@ -470,26 +471,6 @@ def _unknown_words(text: str) -> int:
                and w not in _dictionary())
 
 
-def _spelt_right(raw_of: dict[str, str], segments: Sequence[str], table: dict[str, str]) -> dict[str, str]:
-    """Each candidate clause with a typo replaced by the same clause typed without it, where one of
-    the theme's members has it ("Kids need mor esport at school" by "kids need more sport at school"):
-    a statement is printed, and the theme holds the words spelt right."""
-    out: dict[str, str] = {}
-    for c, raw in raw_of.items():
-        unknown = _unknown_words(c)
-        if unknown:
-            for seg in segments:
-                if abs(len(seg) - len(raw)) > 0.2 * len(raw) + 3 or not same_text(raw, seg.strip()):
-                    continue
-                better = [(r, fix_casing(k, table)) for r, k in _clauses(seg) if printable(k)]
-                if len(better) == 1 and _unknown_words(better[0][1]) < unknown:
-                    raw, c = better[0]
-                    unknown = _unknown_words(c)
-        if c.casefold() not in {k.casefold() for k in out}:
-            out[c] = raw
-    return out
-
-
 @dataclass(frozen=True)
 class Candidate:
     text: str
@@ -521,7 +502,6 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
             c = fix_casing(c, table)
             if printable(c) and c.casefold() not in {k.casefold() for k in raw_of}:
                 raw_of[c] = raw
-    raw_of = _spelt_right(raw_of, segments, table)
     clauses = sorted(raw_of)
     if not clauses:
         return []
@@ -553,7 +533,37 @@ def statement_candidates(segments: Sequence[str], seg_emb: np.ndarray, centroid:
     out.sort(key=lambda k: (-k.score, k.text))
     # One person's episode is no statement of what many said (in the strategy's voice "… worked well
     # for me" becomes "… for us"): a theme of episodes alone is named by its keywords instead.
-    return [k for k in out if not k.anecdote][:limit]
+    return _as_most_spell_it([k for k in out if not k.anecdote][:limit], raw_of, segments, table)
+
+
+def _as_most_spell_it(cands: list[Candidate], raw_of: dict[str, str], segments: Sequence[str],
+                      table: dict[str, str]) -> list[Candidate]:
+    """Each candidate in the spelling most of the theme's members who typed it used: user tests printed
+    "Kids need mor esport at school", "Befrineding phone calls" and "NOW there SI nothing" while
+    other members had typed the same words right. Among the clauses that are the candidate typed
+    again (`same_text`), the one with the fewest words no dictionary knows wins, then the one the
+    most members wrote ("si" is a word too)."""
+    members: dict[str, str] = {}
+    for seg in segments:
+        for raw, cleaned in _clauses(seg):
+            members.setdefault(raw, cleaned)
+    typed = Counter(_retyped_key(r) for seg in segments for r, _ in _clauses(seg))
+    out, seen = [], set()
+    for k in cands:
+        raw = raw_of.get(k.text, k.text)
+        variants = [r for r in members if abs(len(r) - len(raw)) <= 0.2 * len(raw) + 3 and same_text(raw, r)]
+        best = max([raw, *variants], key=lambda r: (-_unknown_words(r.casefold()), typed[_retyped_key(r)], r == raw))
+        text = k.text
+        if best != raw and printable(fixed := fix_casing(members[best], table)):
+            text = fixed
+        if text.casefold() not in seen:
+            seen.add(text.casefold())
+            out.append(Candidate(text, k.score, k.ask, k.anecdote))
+    return out
+
+
+def _retyped_key(raw: str) -> str:
+    return " ".join(_WORD.findall(raw.casefold()))
 
 
 _AND_NEW_SUBJECT = re.compile(r"\s+and\s+(?=(?:the|my|our|i|we|he|she|they|it|his|her|their)\b)", re.IGNORECASE)

@@ -559,6 +559,15 @@ def test_a_statement_is_printed_as_a_member_spelt_it_right():
     emb = embed(segs)
     first = statement_candidates(segs, emb, centre(emb), ["sport", "school"], embed)[0].text
     assert first == "Kids need more sport at school not less"
+    # User test 7: "si" is a word too, so the spelling most members typed wins; a misspelt first word.
+    for segs, want in ((["LONG COVID CLINIC WAS SHUT AND NOW THERE SI NOTHING",
+                         "LONG COVID CLINIC WAS SHUT AND NOW THERE IS NOTHING", "long covid clinic was shut and now "
+                         "there is nothing"], "Long COVID clinic was shut and now there is nothing"),
+                       (["Befrineding phone calls for the housebound"] * 2 + ["befriending phone calls for the housebound",
+                                                                           "Lunch clubs for older people"],
+                        "Befriending phone calls for the housebound")):
+        emb = embed(segs)
+        assert statement_candidates(segs, emb, centre(emb), ["clinic"], embed)[0].text.casefold() == want.casefold()
 
 
 @pytest.mark.parametrize("text, cleaned", [
