@@ -544,10 +544,11 @@ def _as_most_spell_it(cands: list[Candidate], raw_of: dict[str, str], segments: 
     again (`same_text`), the one with the fewest words no dictionary knows wins, then the one the
     most members wrote ("si" is a word too)."""
     members: dict[str, str] = {}
-    for seg in segments:
+    typed: Counter = Counter()
+    for seg, n in Counter(segments).items():
         for raw, cleaned in _clauses(seg):
             members.setdefault(raw, cleaned)
-    typed = Counter(_retyped_key(r) for seg in segments for r, _ in _clauses(seg))
+            typed[_retyped_key(raw)] += n
     out, seen = [], set()
     for k in cands:
         raw = raw_of.get(k.text, k.text)
