@@ -364,7 +364,8 @@ def _print_ingest(result: dict, ws, nightly: bool = False) -> int:
     for r in result["files"]:
         if r["status"] == "quarantined":
             bad += 1
-            print(f"QUARANTINED {r['file']}: {r['reason']}\n  (original kept in {ws.quarantine}; "
+            reason = r["reason"].removeprefix(f"{r['file']}: ")  # "X: X: the 'Are you…' column …"
+            print(f"QUARANTINED {r['file']}: {reason}\n  (original kept in {ws.quarantine}; "
                   "see the .reason.txt beside it)", file=sys.stderr)
         else:
             new = nightly and r.get("unreported")

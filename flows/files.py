@@ -38,3 +38,11 @@ def safe_cell(value: object) -> object:
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def without_name(reason: str | None, name: str) -> str | None:
+    """A reason as listed beside its file's name: "X.xlsx: could not be opened …", not
+    "X.xlsx: X.xlsx could not be opened …"."""
+    if reason and name and reason.startswith(name):
+        return reason[len(name):].lstrip(" :") or reason
+    return reason

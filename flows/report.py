@@ -11,7 +11,7 @@ from pathlib import Path
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
-from flows.files import atomic_write_bytes, atomic_write_text
+from flows.files import atomic_write_bytes, atomic_write_text, without_name
 from flows.queries import has_table
 from flows.report_docx import render_docx
 from flows.report_html import (category_note, classifier_note, in_said_list, left_out_note, people_by_source, raised_by,
@@ -22,14 +22,6 @@ from nlp.preprocess import may_not_be_english
 from nlp.summarise import is_mixed, named_by_keywords, views_differ
 
 FORMATS = ("md", "json", "html", "docx")
-
-
-def _without_name(reason: str | None, name: str) -> str | None:
-    """A quarantine reason as listed beside its file's name: "X.xlsx: could not be opened …", not
-    "X.xlsx: X.xlsx could not be opened …"."""
-    if reason and name and reason.startswith(name):
-        return reason[len(name):].lstrip(" :") or reason
-    return reason
 
 
 def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -> dict:
@@ -76,7 +68,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         # Answers in another language are counted, but read by English-only models: say how many.
         not_english = sum(may_not_be_english(t) for (t,) in con.execute(
             f"SELECT text FROM answers WHERE duplicate_of IS NULL AND NOT is_empty AND {scope}", args).fetchall())
-        files = [{"source_file": f, "status": st, "answers": n, "reason": _without_name(why, f),
+        files = [{"source_file": f, "status": st, "answers": n, "reason": without_name(why, f),
                   "notes": json.loads(notes or "[]")}
                  for f, st, n, why, notes in con.execute(
                      "SELECT source_file, status, n_answers, reason, notes FROM files ORDER BY source_file").fetchall()]

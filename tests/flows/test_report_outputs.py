@@ -313,12 +313,12 @@ def test_a_group_for_and_against_says_its_views_differ_in_every_format():
 
 def test_a_quarantine_reason_is_listed_without_its_file_name_twice():
     """User test 6: "Staying healthy.xlsx: Staying healthy.xlsx could not be opened …"."""
-    from flows.report import _without_name
+    from flows.files import without_name
 
-    assert _without_name("Staying healthy.xlsx could not be opened as a workbook.", "Staying healthy.xlsx") == \
+    assert without_name("Staying healthy.xlsx could not be opened as a workbook.", "Staying healthy.xlsx") == \
         "could not be opened as a workbook."
-    assert _without_name("The file is empty.", "e.csv") == "The file is empty."
-    assert _without_name(None, "e.csv") is None
+    assert without_name("The file is empty.", "e.csv") == "The file is empty."
+    assert without_name(None, "e.csv") is None
 
 
 def test_quotes_typed_again_with_a_slip_are_listed_once():
