@@ -1,6 +1,8 @@
 """Read-only views of the last complete run, for export and quotes."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 
@@ -67,15 +69,17 @@ def responses_table(ws: Workspace, taxonomy: str | None) -> pd.DataFrame:
 
 def _first_distinct(df: pd.DataFrame, n: int) -> pd.DataFrame:
     """The first `n` rows whose quote is not one before it typed again with a slip ("therea re never
-    any spaces" after "there are never any spaces")."""
+    any spaces" after "there are never any spaces"), or its words inside a longer one ("Baby weigh
+    clinics were cut." and "Baby weigh clinics were cut. Please bring them back.")."""
     kept: list = []
     texts: list[str] = []
     for i, text in zip(df.index, df["quote"]):
         if len(kept) == n:
             break
-        if not any(same_text(text, t) for t in texts):
+        words = " ".join(re.findall(r"\w+", text.casefold()))
+        if not any(same_text(text, t) or words in w or w in words for t, w in texts):
             kept.append(i)
-            texts.append(text)
+            texts.append((text, words))
     return df.loc[kept]
 
 

@@ -332,3 +332,7 @@ def test_quotes_typed_again_with_a_slip_are_listed_once():
                                  "Buses to the hospital stop at six", "Free parking for carers"]})
     assert _first_distinct(df, 2)["quote"].tolist() == [df["quote"][0], df["quote"][2]]
     assert len(_first_distinct(df, 10)) == 3
+    # User test 7: the same words inside a longer quote.
+    df = pd.DataFrame({"quote": ["Baby weigh clinics were cut.", "Baby weigh clinics were cut .Please bring them back.",
+                                 "Weigh-in clinics for babies in Eastbrook"]})
+    assert _first_distinct(df, 5)["quote"].tolist() == [df["quote"][0], df["quote"][2]]
