@@ -593,16 +593,25 @@ def cmd_quotes(args, ws) -> int:
     if args.format == "csv":
         text = df.map(safe_cell).to_csv(index=False)
     elif args.format == "md":
-        text = "".join(f"> “{r.quote}”\n> — {r.attribution} ({_theme_of(r)})\n\n" for r in df.itertuples())
+        text = "".join(f"{_warning(r, '*{}*')}> “{r.quote}”\n> — {r.attribution} ({_theme_of(r)})\n\n"
+                       for r in df.itertuples())
     else:
         # No file or respondent id on screen either, as it may be pasted; the csv format has them.
-        text = "".join(f"“{r.quote}”\n    — {r.attribution}; {_theme_of(r)}\n\n" for r in df.itertuples())
+        text = "".join(f"{_warning(r, '{}')}“{r.quote}”\n    — {r.attribution}; {_theme_of(r)}\n\n"
+                       for r in df.itertuples())
     if args.out:
         atomic_write_text(args.out, text)
         print(f"wrote {len(df)} quotes to {args.out}")
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _warning(row, form: str) -> str:
+    """A content note on the line before a quote that speaks of suicide or self-harm."""
+    from flows.report_html import QUOTE_CONTENT_NOTE
+
+    return form.format(QUOTE_CONTENT_NOTE) + "\n" if row.distressing else ""
 
 
 def _theme_of(row) -> str:

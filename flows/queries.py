@@ -12,7 +12,7 @@ from nlp.attribution import Disclosure, attribution, facets
 from nlp.embed import MODEL_VERSION, embed
 from nlp.preprocess import may_not_be_english
 from nlp.redact import PII_TYPES
-from nlp.summarise import same_text
+from nlp.summarise import distressing, same_text
 
 
 def has_table(con, name: str) -> bool:
@@ -148,5 +148,6 @@ def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, s
         df = df.drop_duplicates(["source_file", "respondent_id"])
         df["turn"] = df.groupby(["code", "rank"]).cumcount()
         df = _first_distinct(df.sort_values(["turn", "code", "rank"]), n)
+    df = df.assign(distressing=df["quote"].map(distressing).astype(bool))
     return df[["quote", "attribution", "source", "source_file", "respondent_id", "code", "theme_id", "statement",
-               "sentiment"]].reset_index(drop=True)
+               "sentiment", "distressing"]].reset_index(drop=True)

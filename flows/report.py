@@ -14,12 +14,12 @@ from prefect.cache_policies import NONE
 from flows.files import atomic_write_bytes, atomic_write_text, without_name
 from flows.queries import has_table
 from flows.report_docx import render_docx
-from flows.report_html import (category_note, classifier_note, in_said_list, left_out_note, people_by_source, raised_by,
-                               reading_note, render_html, statement_heading, tone_note, totals_note)
+from flows.report_html import (category_note, classifier_note, content_note, in_said_list, left_out_note,
+                               people_by_source, raised_by, reading_note, render_html, statement_heading, tone_note, totals_note)
 from flows.settings import min_group_size, resolve_taxonomy, workspace
 from flows.store import connect, question_scope, reader_path, require_classified
 from nlp.preprocess import may_not_be_english
-from nlp.summarise import is_mixed, named_by_keywords, views_differ
+from nlp.summarise import distressing, is_mixed, named_by_keywords, views_differ
 
 FORMATS = ("md", "json", "html", "docx")
 
@@ -92,7 +92,8 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
                        "n": d["n"], "by_source": d["by_source"],
                        **{k: d[k] for k in ("by_sentiment", "by_locality", "by_age_band") if k in d},
                        "keywords": d["keywords"],
-                       "quotes": [{**q, "ref": f"{d['theme_id']}.{k}"} for k, q in enumerate(d["quotes"], 1)],
+                       "quotes": [{**q, "ref": f"{d['theme_id']}.{k}", "distressing": distressing(q["text"])}
+                                  for k, q in enumerate(d["quotes"], 1)],
                        "answers": d["answers"]}
                       for d in by_code.get(c.code, [])]
         in_statements = {(a["source_file"], a["respondent_id"]) for st in statements for a in st["answers"]}
@@ -207,6 +208,8 @@ def render_markdown(doc: dict) -> str:
             lines += [f"### {statement_heading(s)}", "", f"{raised_by(s)} ({people_by_source(s['by_source'])}).", ""]
             if note := tone_note(s):
                 lines += [note, ""]
+            if note := content_note(s):
+                lines += [f"*{note}*", ""]
             for q in s["quotes"]:
                 ref = f" (ref {q['ref']})" if q.get("ref") else ""
                 lines += [f"> “{q['text']}”", f"> — {q.get('attribution') or q['source']}{ref}", ""]

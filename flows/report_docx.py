@@ -7,8 +7,9 @@ import io
 from docx import Document
 from docx.shared import Pt
 
-from flows.report_html import (category_note, classifier_note, in_said_list, left_out_note, people_by_source, raised_by,
-                               reading_note, statement_heading, tone_note, totals_note)
+from flows.report_html import (QUOTE_CONTENT_NOTE, category_note, classifier_note, content_note, in_said_list,
+                               left_out_note, people_by_source, raised_by, reading_note, statement_heading, tone_note,
+                               totals_note)
 
 SOURCES = ("public", "staff", "healthwatch", "partner")
 SOURCE_HEADINGS = {"public": "Public", "staff": "Staff", "healthwatch": "Healthwatch", "partner": "Partner"}
@@ -57,6 +58,8 @@ def render_docx(report: dict) -> bytes:
             doc.add_heading(statement_heading(s), level=3)
             doc.add_paragraph(f"{raised_by(s)} ({people_by_source(s['by_source'])})."
                               + (f" {note}" if (note := tone_note(s)) else ""))
+            if note := content_note(s):
+                doc.add_paragraph().add_run(note).italic = True
             for q in s["quotes"]:
                 _quote(doc, q)
     left_out = [f for f in report["files"] if f["status"] != "ingested"]
@@ -81,6 +84,8 @@ def render_quotes_docx(title: str, quotes: list[dict]) -> bytes:
     doc = Document()
     doc.add_heading(title, level=1)
     for q in quotes:
+        if q.get("distressing"):
+            doc.add_paragraph().add_run(QUOTE_CONTENT_NOTE).italic = True
         _quote(doc, {"text": q["quote"], "attribution": q["attribution"], "source": q["source"]})
         if q.get("statement"):
             doc.add_paragraph(f"Theme: {q['statement']}")

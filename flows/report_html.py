@@ -88,6 +88,18 @@ def category_note(c: dict) -> str:
     return out
 
 
+QUOTE_CONTENT_NOTE = "Content note: this quote speaks of suicide or self-harm."
+
+
+def content_note(s: dict) -> str | None:
+    """A warning before quotes that speak of suicide or self-harm (see nlp.summarise.distressing)."""
+    n = sum(bool(q.get("distressing")) for q in s.get("quotes", []))
+    if not n:
+        return None
+    return (f"Content note: {'a quote' if n == 1 else f'{n} quotes'} below {'speaks' if n == 1 else 'speak'} of "
+            "suicide or self-harm.")
+
+
 def tone_note(s: dict) -> str | None:
     """'Their tone: 12 negative, 3 neutral, 6 positive.', and when the group is both for and against
     (`views_differ`), that its statement speaks for one side."""
@@ -253,4 +265,5 @@ def render_html(doc: dict) -> str:
                                                         reading_note=reading_note(doc), totals_note=totals_note(doc),
                                                         category_note=category_note, left_out_note=left_out_note,
                                                         statement_heading=statement_heading, tone_note=tone_note,
+                                                        content_note=content_note,
                                                         script_hash=script_hash, source_names=SOURCE_NAMES)

@@ -784,6 +784,18 @@ def distinct_statements(options: Sequence[Sequence[tuple[str, float]]], strength
 _ITEM_MARKER = re.compile(r"^(?:[-–•*·]|\d{1,2}[.)])\s+")
 
 
+_DISTRESSING = re.compile(
+    r"\b(?:suicid\w*|self[- ]?harm\w*|overdos\w*|took (?:his|her|their|my) own life|kill(?:ed|ing)? (?:him|her|my|them)"
+    r"sel(?:f|ves)|end (?:it all|(?:his|her|my|their) life)|cut(?:s|ting)? (?:him|her|my|them)sel(?:f|ves)|hang(?:ed|ing)? "
+    r"(?:him|her|my|them)sel(?:f|ves)|wanted to die|want to die)", re.IGNORECASE)
+
+
+def distressing(text: str) -> bool:
+    """Whether a quote speaks of suicide or self-harm: a reader is told before such a quote, as
+    guidance on reporting suicide asks (a carer's "my daughter cut herself again last night")."""
+    return bool(_DISTRESSING.search(text))
+
+
 def shouted(text: str) -> bool:
     """Typed mostly in capitals: at least 12 letters, 60% or more of them upper case ("WHY CANT I
     GET A GP APPOINTMENT"); acronyms in a sentence ("NHS", "A&E", "CAMHS") stay well below that."""

@@ -336,3 +336,21 @@ def test_quotes_typed_again_with_a_slip_are_listed_once():
     df = pd.DataFrame({"quote": ["Baby weigh clinics were cut.", "Baby weigh clinics were cut .Please bring them back.",
                                  "Weigh-in clinics for babies in Eastbrook"]})
     assert _first_distinct(df, 5)["quote"].tolist() == [df["quote"][0], df["quote"][2]]
+
+
+def test_a_quote_that_speaks_of_self_harm_has_a_content_note_in_every_format():
+    """User test 7: a carer's "my daughter [NAME] cut herself again last night" was printed without warning."""
+    from flows.report import render_markdown
+    from nlp.summarise import distressing
+
+    assert distressing("my daughter [NAME] cut herself again last night") and distressing("after his suicide attempt")
+    assert not distressing("Cut the waiting list for talking therapies") and not distressing("a harmless question")
+    doc = sample_doc()
+    doc["categories"][0]["statements"][1]["quotes"][0].update(
+        text="my daughter [NAME] cut herself again last night and the crisis line told me to wait", distressing=True)
+    note = "Content note: a quote below speaks of suicide or self-harm."
+    assert render_markdown(doc).count(note) == 1
+    assert render_html(doc).count(note) == 1
+    texts = [p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs]
+    assert texts.count(note) == 1
+    assert texts.index(note) < next(i for i, t in enumerate(texts) if "cut herself" in t)
