@@ -182,7 +182,10 @@ def classifier_note(doc: dict) -> str | None:
     c = doc.get("classifier") or {}
     note = _model_note(c)
     n = c.get("coder_labelled") or 0
-    if n and note:
+    if n and note and n >= (doc.get("totals") or {}).get("answers", n + 1):
+        note += (" Every answer here was also labelled by a person, and is filed under the categories they gave it: "
+                 "the classifier files the answers that arrive without labels.")
+    elif n and note:
         note += (f" {n:,} {'answer is' if n == 1 else 'answers are'} filed under the categories a person gave "
                  f"{'it' if n == 1 else 'them'} when labelling, not the classifier's.")
     return note

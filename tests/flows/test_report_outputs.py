@@ -354,3 +354,15 @@ def test_a_quote_that_speaks_of_self_harm_has_a_content_note_in_every_format():
     texts = [p.text for p in Document(io.BytesIO(render_docx(doc))).paragraphs]
     assert texts.count(note) == 1
     assert texts.index(note) < next(i for i, t in enumerate(texts) if "cut herself" in t)
+
+
+def test_the_classifier_note_says_which_answers_a_person_filed():
+    from flows.report_html import classifier_note
+
+    c = {"mode": "trained", "n_labelled": 899, "n_examples": 0, "macro_f1": 0.83}
+    some = classifier_note({"classifier": {**c, "coder_labelled": 12}, "totals": {"answers": 900}})
+    assert some.endswith("12 answers are filed under the categories a person gave them when labelling, not the "
+                         "classifier's.")
+    every = classifier_note({"classifier": {**c, "coder_labelled": 900}, "totals": {"answers": 900}})
+    assert "Every answer here was also labelled by a person" in every
+    assert "filed under" not in classifier_note({"classifier": c, "totals": {"answers": 900}})
