@@ -1461,7 +1461,8 @@ def _analyse(table: pd.DataFrame) -> dict:
     id_column = _id_column(table, question_column, exclude={source_column, question_column})
     header_roles = {c: _header_role(c) for c in columns}
     free_text = [c for c in columns if c not in {source_column, question_column, id_column}
-                 and not _never_text(c, header_roles[c]) and _is_free_text(sample[c], varied=not _open_question(c))]
+                 and not _never_text(c, header_roles[c])
+                 and _is_free_text(sample[c], varied=not _open_question(c), short=_open_question(c))]
     generic = [c for c in free_text if _header_key(c) in _TEXT_HEADERS]
     if question_column and free_text:
         layout, answer_columns = "long", [(generic or free_text)[0]]
@@ -1582,7 +1583,7 @@ def _answered(values: pd.Series) -> pd.Series:
 MIN_SAID = 5
 
 
-def _is_free_text(values: pd.Series, varied: bool = True) -> bool:
+def _is_free_text(values: pd.Series, varied: bool = True, short: bool = False) -> bool:
     """Written answers: long (25+ characters, 4+ words on average), varied (half or more distinct)
     and sentence-like in vocabulary (lower-case words, and everyday function words such as "the",
     "to", "we" in at least a third of answers). `varied=False` skips the second test, to spot
@@ -1591,6 +1592,8 @@ def _is_free_text(values: pd.Series, varied: bool = True) -> bool:
     That rules out IDs, dates, age bands, postcodes, option lists and names: organisation and team
     names are long and varied in a small file too, but are capitalised and have no function words.
     Answers that say nothing ("no", "nothing", "n/a") are not judged, once MIN_SAID others are left.
+    `short=True`, for a heading that asks an open question, lets answers of a few words count ("Fix
+    the roads" to "Is there anything else you would like to tell us?").
     """
     answers = _answered(values.head(_SAMPLE))
     if answers.empty:
@@ -1601,7 +1604,8 @@ def _is_free_text(values: pd.Series, varied: bool = True) -> bool:
         answers = said
     words = answers.map(_WORD.findall)
     n_words = words.map(len)
-    if not (answers.str.len().mean() > 25 and n_words.mean() >= 4
+    min_chars, min_words = (12, 2.5) if short else (25, 4)
+    if not (answers.str.len().mean() > min_chars and n_words.mean() >= min_words
             and (not varied or answers.nunique() / len(answers) >= 0.5)):
         return False
     lower = sum(w[0].islower() for ws in words for w in ws)

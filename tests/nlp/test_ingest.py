@@ -642,6 +642,18 @@ def test_an_anything_else_column_of_mostly_no_is_still_written_answers() -> None
     assert info.question_columns == [rows[0][1], rows[0][2]]
 
 
+def test_short_answers_to_an_open_question_are_written_answers() -> None:
+    """User test 8: "Is there anything else you would like to tell us?" answered "Fix the roads" four
+    times among "None"s and blanks was kept as metadata in wave 2, though wave 1 read it."""
+    extra = ["Fix the roads"] * 4 + ["Car parking at the General is a disgrace, £4.50 for an hour", "Bins are late",
+                                     "More buses please"] + ["None", "No", "n/a", "Nothing to add", "see above"] * 3
+    rows = [["Ref", "What should we do over the next five years?", "Is there anything else you would like to tell us?"]]
+    rows += [[str(i), f"{LONG_A if i % 2 else LONG_B} ({i})", e] for i, e in enumerate(extra)]
+    data = "".join(",".join(f'"{c}"' for c in r) + "\r\n" for r in rows).encode()
+    _, info = read_table(data, "wave2.csv")
+    assert info.question_columns == rows[0][1:]
+
+
 # --- the per-source mapping -----------------------------------------------------------------------
 
 def test_mapping_overrides_every_guess() -> None:
@@ -1036,18 +1048,22 @@ def test_headings_that_ask_for_written_answers(header: str, asks: bool) -> None:
     assert _open_question(header) is asks
 
 
-def test_short_post_it_answers_to_an_open_question_get_the_mapping_that_reads_them() -> None:
-    """A youth-voice session's post-its ("more buses!!!", "exams stress") are too short to be taken
-    for written answers unasked; the error used to blame a summary export."""
+def test_short_post_it_answers_to_an_open_question_are_read_and_shorter_ones_get_a_mapping() -> None:
+    """A youth-voice session's post-its ("more buses!!!", "exams stress") under an open question are
+    read; single words are too short to be taken for written answers unasked, and the error names the
+    mapping that reads them (it used to blame a summary export)."""
     notes = ["more buses!!!", "exams stress", "free period products", "climate change", "more buses!!!",
              "a place to hang out thats not mcdonalds", "exams stress", "youth club on a friday"]
     rows = "".join(f"Kendal Youth Forum,{n}\n" for n in notes)
-    data = f"Session,Post-it: What worries you?\n{rows}".encode()
+    answers, _ = read_export(f"Session,Post-it: What worries you?\n{rows}".encode(), "youth.csv", "public")
+    assert answers["text"].tolist() == notes
+    words = ["buses", "exams", "money", "climate", "buses", "bullying", "exams", "transport"]
+    data = ("Session,Post-it: What worries you?\n" + "".join(f"Kendal Youth Forum,{w}\n" for w in words)).encode()
     message = ingest_error(data, "youth.csv", "public")
     assert "'Post-it: What worries you?' asks an open question" in message
     assert "questions: ['Post-it: What worries you?']" in message and "summary" in message
     answers, _ = read_export(data, "youth.csv", "public", mapping={"questions": ["Post-it: What worries you?"]})
-    assert answers["text"].tolist() == notes
+    assert answers["text"].tolist() == words
 
 
 def test_a_few_rows_of_no_known_group_are_counted_as_public_with_a_note() -> None:
