@@ -364,8 +364,9 @@ def _print_ingest(result: dict, ws, nightly: bool = False) -> int:
     for r in result["files"]:
         if r["status"] == "quarantined":
             bad += 1
-            reason = r["reason"].removeprefix(f"{r['file']}: ")  # "X: X: the 'Are you…' column …"
-            print(f"QUARANTINED {r['file']}: {reason}\n  (original kept in {ws.quarantine}; "
+            # The reason names the file itself as often as not ("X is empty.", "X: the … column").
+            reason = r["reason"] if r["reason"].startswith(r["file"]) else f"{r['file']}: {r['reason']}"
+            print(f"QUARANTINED {reason}\n  (original kept in {ws.quarantine}; "
                   "see the .reason.txt beside it)", file=sys.stderr)
         else:
             new = nightly and r.get("unreported")

@@ -627,6 +627,7 @@ def test_a_first_night_with_no_answers_says_what_to_do_and_writes_no_report(tmp_
     assert main(["--home", str(home), "run"]) == 1
     captured = capsys.readouterr()
     assert "QUARANTINED no_free_text.csv" in captured.err
+    assert captured.err.count("no_free_text.csv") == 1  # user test 8: "X: X has no column …"
     assert "after fixing the quarantined files above" in captured.out and "Traceback" not in captured.err
     assert not (home / "reports/north-cumbria-2019-2024").exists()
     assert main(["--home", str(home), "report"]) == 1  # no report of zeros on request either
