@@ -19,7 +19,7 @@ from flows.report_html import (category_note, classifier_note, content_note, in_
 from flows.settings import min_group_size, resolve_taxonomy, workspace
 from flows.store import connect, question_scope, reader_path, require_classified
 from nlp.preprocess import may_not_be_english
-from nlp.summarise import distressing, is_mixed, named_by_keywords, views_differ
+from nlp.summarise import distressing, is_mixed, named_by_keywords, praise_only, views_differ
 
 FORMATS = ("md", "json", "html", "docx")
 
@@ -89,6 +89,7 @@ def build_report(home: str, taxonomy: str | None, db_path: Path | None = None) -
         statements = [{"id": d["theme_id"], "text": d["text"], "named_by_keywords": named_by_keywords(d["text"]),
                        "agreement": d.get("agreement"), "mixed": is_mixed(d["text"], d.get("agreement")),
                        "views_differ": views_differ(d.get("by_sentiment")),
+                       "praise": praise_only(d["text"], tax.summary_heading),
                        "n": d["n"], "by_source": d["by_source"],
                        **{k: d[k] for k in ("by_sentiment", "by_locality", "by_age_band") if k in d},
                        "keywords": d["keywords"],

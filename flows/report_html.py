@@ -117,8 +117,9 @@ def tone_note(s: dict) -> str | None:
 def in_said_list(s: dict) -> bool:
     """Whether a statement goes in the "they said" list: not a group named by its keywords (no
     printable wording of its own), nor a mix of points its statement speaks for few of, nor a group
-    whose people are for and against it (the list is what authors copy)."""
-    return not s.get("named_by_keywords") and not s.get("mixed") and not s.get("views_differ")
+    whose people are for and against it, nor praise of what is done now with no ask (the list is what
+    authors copy, under a heading that asks what to do)."""
+    return not s.get("named_by_keywords") and not s.get("mixed") and not s.get("views_differ") and not s.get("praise")
 
 
 def statement_heading(s: dict) -> str:
@@ -140,7 +141,8 @@ def left_out_note(c: dict) -> str | None:
     named = [s for s in c.get("statements", []) if s.get("named_by_keywords")]
     mixed = [s for s in c.get("statements", []) if s.get("mixed") and not s.get("named_by_keywords")]
     split = [s for s in c.get("statements", []) if s.get("views_differ") and in_said_list({**s, "views_differ": False})]
-    if not named and not mixed and not split:
+    praise = [s for s in c.get("statements", []) if s.get("praise") and in_said_list({**s, "praise": False})]
+    if not named and not mixed and not split and not praise:
         return None
 
     def groups(lst: list[dict]) -> str:
@@ -161,7 +163,10 @@ def left_out_note(c: dict) -> str | None:
     if split:
         parts.append(f"{groups(split)} {verb(split, 'is', 'are')} for and against what {verb(split, 'its', 'their')} "
                      f"statement says, so {verb(split, 'it is', 'they are')} not in the list above.")
-    alone = len(named) + len(mixed) + len(split) == 1
+    if praise:
+        parts.append(f"{groups(praise)} {verb(praise, 'praises', 'praise')} what is done now without saying what to "
+                     f"do, so {verb(praise, 'it is', 'they are')} not in the list above.")
+    alone = len(named) + len(mixed) + len(split) + len(praise) == 1
     return " ".join(parts) + (" Read its quotes before using it." if alone else " Read their quotes before using them.")
 
 

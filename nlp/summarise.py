@@ -645,6 +645,23 @@ def statement_agreement(statement: np.ndarray, emb: np.ndarray, persons: Sequenc
     return len(close) / len(set(persons))
 
 
+_PRAISE_ONLY = re.compile(r"\b(?:love|loved|great|brilliant|fantastic|excellent|amazing|wonderful|lovely|superb|"
+                          r"marvellous|outstanding|thank|thanks|grateful|a credit|(?:are|were|was|is) (?:so |very |"
+                          r"really )?(?:good|kind|helpful|caring))\b", re.IGNORECASE)
+_STILL_ASKS = re.compile(r"\b(?:more|keep|please|again|expand|extend|everywhere|every|should|need|needs)\b",
+                         re.IGNORECASE)
+_ASKS_FOR_PRAISE = re.compile(r"\b(?:well|good|like|value|valued|best|proud|praise)\b", re.IGNORECASE)
+
+
+def praise_only(statement: str, heading: str = "") -> bool:
+    """Whether a statement praises what is done now without asking for anything ("The nurses on
+    Larchfield ward were brilliant"): under a heading that asks what must be done it is no answer, and
+    stays out of the "they said" list. "The family hub is brilliant, more of them" still asks, and a
+    heading that asks what works well ("What do we do well?") wants praise."""
+    return (bool(_PRAISE_ONLY.search(statement)) and not _STILL_ASKS.search(statement) and not is_ask(statement)
+            and not _ASKS_FOR_PRAISE.search(heading or ""))
+
+
 def views_differ(by_sentiment: dict | None) -> bool:
     """Whether a group's people are both for and against: at least three positive and three negative,
     each side at least 15% of the group. "Staff should not have to pay to park" over a group that also

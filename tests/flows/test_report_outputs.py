@@ -366,3 +366,24 @@ def test_the_classifier_note_says_which_answers_a_person_filed():
     every = classifier_note({"classifier": {**c, "coder_labelled": 900}, "totals": {"answers": 900}})
     assert "Every answer here was also labelled by a person" in every
     assert "filed under" not in classifier_note({"classifier": c, "totals": {"answers": 900}})
+
+
+def test_praise_with_no_ask_is_evidence_not_something_to_do():
+    """User test 8: "The nurses on Larchfield ward were brilliant" (24 people) was second in the list
+    under "When we asked people what we should do … they said:"."""
+    from flows.report import render_markdown
+    from flows.report_html import in_said_list, left_out_note
+    from nlp.summarise import praise_only
+
+    heading = "When we asked people what we should do over the next five years they said:"
+    assert praise_only("The nurses on Larchfield ward were brilliant", heading)
+    assert not praise_only("The new family hub is brilliant, more of them", heading)  # still asks
+    assert not praise_only("The nurses on Larchfield ward were brilliant", "When we asked what we do well they said:")
+    doc = sample_doc()
+    praised = doc["categories"][0]["statements"][1]
+    praised.update(text="The maternity staff at West Cumberland were brilliant", praise=True)
+    assert not in_said_list(praised) and in_said_list(doc["categories"][0]["statements"][0])
+    assert "praises what is done now without saying what to do" in left_out_note(doc["categories"][0])
+    md = render_markdown(doc)
+    assert "- The maternity staff at West Cumberland were brilliant" not in md
+    assert "### The maternity staff at West Cumberland were brilliant" in md  # still evidence below
