@@ -140,8 +140,9 @@ MIN_WORDS, MAX_WORDS = 4, 15
 LEANING_MAX_WORDS = 12
 QUOTE_MAX_WORDS = 45
 # A quote after the first must be at least this alike (cosine) to its statement: below it, in the 2019
-# sample, were fragments ("In reality I've had one session in a year.") and other points.
-QUOTE_MIN_SIMILARITY = 0.25
+# sample, were fragments ("In reality I've had one session in a year.") and other points ("Stop wasting
+# money on glossy brochures …" under "Voice recognition for clinic letters", at 0.285).
+QUOTE_MIN_SIMILARITY = 0.29
 # How much less typical a quote in capitals is taken to be: enough to let a calm quote on the same
 # point come first, not enough to lose the only quote that backs a statement.
 SHOUTED_QUOTE_PENALTY = 0.08
