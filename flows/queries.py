@@ -72,15 +72,23 @@ def _first_distinct(df: pd.DataFrame, n: int) -> pd.DataFrame:
     any spaces" after "there are never any spaces"), or its words inside a longer one ("Baby weigh
     clinics were cut." and "Baby weigh clinics were cut. Please bring them back.")."""
     kept: list = []
-    texts: list[str] = []
+    texts: list[tuple[str, str]] = []  # (quote, " its words ")
     for i, text in zip(df.index, df["quote"]):
         if len(kept) == n:
             break
-        words = " ".join(re.findall(r"\w+", text.casefold()))
-        if not any(same_text(text, t) or words in w or w in words for t, w in texts):
+        words = " " + " ".join(_WORDS.findall(text.casefold())) + " "
+        if not any(same_text(text, t) or _inside(words, w) or _inside(w, words) for t, w in texts):
             kept.append(i)
             texts.append((text, words))
     return df.loc[kept]
+
+
+_WORDS = re.compile(r"\w+")
+
+
+def _inside(short: str, long: str) -> bool:
+    """The words of one quote (four or more) inside another's."""
+    return len(short.split()) >= 4 and short in long
 
 
 def quotes_table(ws: Workspace, taxonomy: str | None, code: str | None = None, source: str | None = None,
