@@ -30,14 +30,23 @@ class _Runner(Runner):
             raise KeyboardInterrupt
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(flow: Flow, name: str, cron: str, parameters: dict[str, Any], limit: int = 1) -> None:
     """Deploy `flow` on `cron` and run its scheduled (and triggered) runs, at most `limit` at a
     time, until Ctrl-C or SIGTERM; the schedule is paused on the way out."""
+    # Until the runner installs its own handler, a SIGTERM must still stop serve cleanly: the
+    # deployment is active as soon as `add_flow` returns, before `runner.start()` is under way.
+    signal.signal(signal.SIGTERM, _interrupt)
     runner = _Runner(name=name, pause_on_shutdown=True, limit=limit)
-    deployment_id = runner.add_flow(flow, name=name, cron=cron, parameters=parameters)
-    ui = PREFECT_UI_URL.value()
-    print(f"deployed as '{flow.name}/{name}'" + (f"; its runs: {ui}/deployments/deployment/{deployment_id}" if ui else ""))
+    deployment_id = None
     try:
+        deployment_id = runner.add_flow(flow, name=name, cron=cron, parameters=parameters)
+        ui = PREFECT_UI_URL.value()
+        print(f"deployed as '{flow.name}/{name}'"
+              + (f"; its runs: {ui}/deployments/deployment/{deployment_id}" if ui else ""))
         asyncio.run(runner.start())
     except KeyboardInterrupt:
         pass
@@ -45,8 +54,9 @@ def serve(flow: Flow, name: str, cron: str, parameters: dict[str, Any], limit: i
         # The runner pauses its schedule as it shuts down, but not when the stop comes while it is
         # still starting (a loaded machine, a service manager stopping a slow start): pause it here too.
         try:
-            with get_client(sync_client=True) as client:
-                client.pause_deployment(deployment_id)
+            if deployment_id is not None:
+                with get_client(sync_client=True) as client:
+                    client.pause_deployment(deployment_id)
         except Exception as e:  # noqa: BLE001 - the server may already be gone; say so and go on stopping
             print(f"could not pause the nightly schedule on the way out ({e.__class__.__name__}): it may still "
                   "show as active in the Prefect UI", file=sys.stderr)
