@@ -15,6 +15,7 @@ from typing import Any
 
 from prefect import Flow
 from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
 from prefect.runner import Runner
 from prefect.settings import PREFECT_UI_URL
 
@@ -53,10 +54,14 @@ def serve(flow: Flow, name: str, cron: str, parameters: dict[str, Any], limit: i
     finally:
         # The runner pauses its schedule as it shuts down, but not when the stop comes while it is
         # still starting (a loaded machine, a service manager stopping a slow start): pause it here too.
+        # A SIGTERM can also come while `add_flow` is still returning, the deployment already made.
         try:
-            if deployment_id is not None:
-                with get_client(sync_client=True) as client:
-                    client.pause_deployment(deployment_id)
+            with get_client(sync_client=True) as client:
+                if deployment_id is None:
+                    deployment_id = client.read_deployment_by_name(f"{flow.name}/{name}").id
+                client.pause_deployment(deployment_id)
+        except ObjectNotFound:
+            pass  # stopped before anything was deployed: nothing to pause
         except Exception as e:  # noqa: BLE001 - the server may already be gone; say so and go on stopping
             print(f"could not pause the nightly schedule on the way out ({e.__class__.__name__}): it may still "
                   "show as active in the Prefect UI", file=sys.stderr)
